@@ -1,0 +1,52 @@
+"""The application factory: settings in, a FastAPI app out, services started in lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from . import auth, comments, streams
+from .activity import Activity
+from .broker import Broker
+from .config import Settings
+from .errors import install_error_handlers
+from .presence import Presence
+from .store import Store
+
+DESCRIPTION = """
+StreamVerse is a live content platform and the reference app of a course on streaming with
+FastAPI. Authenticate with `Authorization: Bearer <token>` (from `POST /users`); WebSockets
+send `{"type": "auth", "token": ...}` as their first message.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build an app with its own store, broker and live state (several can share a process)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await app.state.store.create_tables()
+        await app.state.broker.connect()
+        try:
+            yield
+        finally:
+            await app.state.broker.close()
+            await app.state.store.close()
+
+    app = FastAPI(title="StreamVerse", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.store = Store(settings.resolved_database_url())
+    app.state.broker = Broker(
+        settings.broker_url, settings.history_size, settings.subscriber_queue_size
+    )
+    app.state.presence = Presence()
+    app.state.activity = Activity()
+    app.state.begin_shutdown = app.state.broker.close
+    install_error_handlers(app)
+    for module in (auth, streams, comments):
+        app.include_router(module.router)
+    return app

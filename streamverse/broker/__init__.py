@@ -1,0 +1,54 @@
+"""Publish/subscribe with per-topic event ids, bounded history and bounded subscriber queues.
+
+Every fan-out in StreamVerse goes through a ``Broker``: chat, comments, analytics, progress.
+The backend is chosen by URL scheme (``memory://`` or ``redis://``) and imported lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from .base import RESET, Backend, Event, SubscriberDropped, Subscription
+
+__all__ = ["RESET", "Broker", "Event", "SubscriberDropped", "Subscription"]
+
+
+class Broker:
+    """The facade callers use; it forwards to the backend named by ``url``."""
+
+    def __init__(self, url: str = "memory://", history_size: int = 1000, queue_size: int = 1000):
+        self.url = url
+        self.backend: Backend = _backend_for(url, history_size, queue_size)
+
+    async def connect(self) -> None:
+        await self.backend.connect()
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    async def publish(self, topic: str, type: str, data: Any) -> Event:
+        return await self.backend.publish(topic, type, data)
+
+    @asynccontextmanager
+    async def subscribe(self, topic: str, since: int | None = None) -> AsyncIterator[Subscription]:
+        async with self.backend.subscribe(topic, since) as subscription:
+            yield subscription
+
+    async def last_id(self, topic: str) -> int:
+        return await self.backend.last_id(topic)
+
+    def subscriber_count(self, topic: str) -> int:
+        return self.backend.subscriber_count(topic)
+
+
+def _backend_for(url: str, history_size: int, queue_size: int) -> Backend:
+    scheme = url.split("://", 1)[0]
+    if scheme == "memory":
+        from .memory import MemoryBackend
+
+        return MemoryBackend(history_size, queue_size)
+    raise ValueError(
+        f"unsupported broker URL scheme {scheme!r}; use memory:// (redis:// is planned)"
+    )

@@ -1,0 +1,94 @@
+"""In-process backend: a history ring per topic and the subscribers' own bounded mailboxes."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from .base import RESET, Backend, Event, Subscription
+
+
+class _Topic:
+    __slots__ = ("history", "name", "next_id", "subscribers")
+
+    def __init__(self, name: str, history_size: int) -> None:
+        self.name = name
+        self.next_id = 1
+        self.history: deque[Event] = deque(maxlen=history_size)
+        self.subscribers: set[Subscription] = set()
+
+
+class MemoryBackend(Backend):
+    """One process, no services. Ids restart with the process (clients then get a reset)."""
+
+    def __init__(self, history_size: int = 1000, queue_size: int = 1000) -> None:
+        self._history_size = history_size
+        self._queue_size = queue_size
+        self._topics: dict[str, _Topic] = {}
+        self._closed = False
+
+    def _topic(self, name: str) -> _Topic:
+        topic = self._topics.get(name)
+        if topic is None:
+            topic = self._topics[name] = _Topic(name, self._history_size)
+        return topic
+
+    async def connect(self) -> None:
+        self._closed = False
+
+    async def close(self) -> None:
+        self._closed = True
+        for topic in self._topics.values():
+            for subscriber in topic.subscribers:
+                subscriber.close()
+            topic.subscribers.clear()
+
+    async def publish(self, topic: str, type: str, data: Any) -> Event:
+        state = self._topic(topic)
+        event = Event(topic, state.next_id, type, data)
+        state.next_id += 1
+        state.history.append(event)
+        dropped = [s for s in state.subscribers if not s.deliver(event)]
+        for subscriber in dropped:
+            state.subscribers.discard(subscriber)
+        return event
+
+    @asynccontextmanager
+    async def subscribe(self, topic: str, since: int | None = None) -> AsyncIterator[Subscription]:
+        state = self._topic(topic)
+        subscription = Subscription(topic, self._queue_size)
+        # Replay and registration happen in one step of the event loop: no gap, no duplicate.
+        for event in missed_events(state.history, state.next_id - 1, since, topic):
+            subscription._events.append(event)
+        if self._closed:
+            subscription.close()
+        else:
+            state.subscribers.add(subscription)
+        try:
+            yield subscription
+        finally:
+            state.subscribers.discard(subscription)
+
+    async def last_id(self, topic: str) -> int:
+        state = self._topics.get(topic)
+        return 0 if state is None else state.next_id - 1
+
+    def subscriber_count(self, topic: str) -> int:
+        state = self._topics.get(topic)
+        return 0 if state is None else len(state.subscribers)
+
+
+def missed_events(history: deque[Event], newest: int, since: int | None, topic: str) -> list[Event]:
+    """Events after ``since``, or one reset marker when history cannot bridge the gap.
+
+    A ``since`` newer than the newest id (the server restarted, or the id is made up) is
+    also a gap: the client's state cannot be trusted, so it must reload.
+    """
+    if since is None or since == newest:
+        return []
+    oldest = history[0].id if history else newest + 1
+    if since > newest or since < oldest - 1:
+        return [Event(topic, newest, RESET, {"reason": "history", "last_id": newest})]
+    return [event for event in history if event.id > since]

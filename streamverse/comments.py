@@ -1,0 +1,138 @@
+"""Live comments: post one, or follow them all as a streaming NDJSON response.
+
+The live feed subscribes to the broker *before* reading recent comments from the database,
+then skips live events it has already sent (comment ids only grow). Reading first and
+subscribing second would lose a comment posted in between.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+
+from .auth import UNAUTHORIZED, CurrentUser, OptionalUser
+from .broker import SubscriberDropped
+from .deps import BrokerDep, SessionDep, SettingsDep
+from .models import Comment, CommentCreate, StreamStatus
+from .streams import NOT_FOUND, STREAM_ENDED, get_stream, topic
+from .tables import CommentRow, StreamRow, utcnow
+
+router = APIRouter(prefix="/streams", tags=["comments"])
+
+NDJSON = "application/x-ndjson"
+
+
+@router.post(
+    "/{stream_id}/comments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Comment,
+    responses={**UNAUTHORIZED, **NOT_FOUND, 409: {"description": "The stream has ended"}},
+)
+async def post_comment(
+    stream_id: str,
+    body: CommentCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    broker: BrokerDep,
+    request: Request,
+) -> Comment:
+    """Post a comment; everyone following the live feed receives it."""
+    stream = await get_stream(session, stream_id)
+    if stream.status == StreamStatus.ended:
+        raise HTTPException(status.HTTP_409_CONFLICT, "the stream has ended; comments are closed")
+    row = CommentRow(
+        stream_id=stream.id,
+        user_id=user.id,
+        user_name=user.name,
+        text=body.text,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.commit()
+    comment = Comment.model_validate(row)
+    await broker.publish(topic(stream_id, "comments"), "comment", comment.model_dump(mode="json"))
+    request.app.state.activity.record(stream_id)
+    return comment
+
+
+@router.get(
+    "/{stream_id}/comments/live",
+    response_class=StreamingResponse,
+    responses={
+        **NOT_FOUND,
+        200: {
+            "content": {NDJSON: {}},
+            "description": (
+                "One JSON object per line: {type: 'comment', data: Comment}, "
+                "{type: 'keepalive'} when idle, and {type: 'end', data: {reason}} last."
+            ),
+        },
+    },
+)
+async def live_comments(
+    stream_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: OptionalUser,
+    recent: Annotated[int | None, Query(ge=0, le=1000, description="Comments to replay")] = None,
+) -> StreamingResponse:
+    """Recent comments, then each new one as it is posted, until the stream ends."""
+    stream = await get_stream(session, stream_id)
+    count = settings.recent_comments if recent is None else recent
+    viewer_key = viewer.id if viewer else f"anonymous:{uuid.uuid4().hex}"
+    lines = comment_lines(request, stream, count, viewer_key)
+    return StreamingResponse(lines, media_type=NDJSON, headers={"X-Accel-Buffering": "no"})
+
+
+async def comment_lines(
+    request: Request, stream: StreamRow, count: int, viewer: str
+) -> AsyncIterator[bytes]:
+    state = request.app.state
+    keepalive = state.settings.sse_keepalive_seconds
+    with state.presence.watching(stream.id, viewer):
+        async with state.broker.subscribe(topic(stream.id, "comments")) as subscription:
+            sent = 0
+            for comment in await recent_comments(request, stream.id, count):
+                yield _line("comment", comment.model_dump(mode="json"))
+                sent = comment.id
+            if stream.status == StreamStatus.ended:
+                yield _line("end", {"reason": "stream ended"})
+                return
+            try:
+                async for event in subscription.events(idle_after=keepalive):
+                    if event is None:
+                        yield b'{"type":"keepalive"}\n'
+                    elif event.type == STREAM_ENDED:
+                        yield _line("end", {"reason": "stream ended"})
+                        return
+                    elif event.type == "comment" and event.data["id"] > sent:
+                        sent = event.data["id"]
+                        yield _line("comment", event.data)
+            except SubscriberDropped as dropped:
+                yield _line("end", {"reason": f"{dropped.reason}; reconnect to catch up"})
+
+
+async def recent_comments(request: Request, stream_id: str, count: int) -> list[Comment]:
+    """The newest ``count`` comments, oldest first. A short session: streams outlive it."""
+    if count == 0:
+        return []
+    async with request.app.state.store.session() as session:
+        query = (
+            select(CommentRow)
+            .where(CommentRow.stream_id == stream_id)
+            .order_by(CommentRow.id.desc())
+            .limit(count)
+        )
+        rows = list((await session.execute(query)).scalars())
+    return [Comment.model_validate(row) for row in reversed(rows)]
+
+
+def _line(type: str, data: object) -> bytes:
+    return json.dumps({"type": type, "data": data}, separators=(",", ":")).encode() + b"\n"

@@ -1,0 +1,20 @@
+"""One JSON error shape for the whole API: ``{"detail": "..."}`` (422 lists the bad fields)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class NotFound(StarletteHTTPException):
+    def __init__(self, what: str, key: str) -> None:
+        super().__init__(404, f"{what} {key!r} not found")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Unknown routes and methods answer in JSON too, not Starlette's plain text."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)

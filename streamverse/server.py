@@ -1,0 +1,48 @@
+"""A uvicorn ``Server`` that ends live streams before it waits for connections to close.
+
+uvicorn's graceful shutdown waits for every open response to finish. SSE and NDJSON feeds
+never finish on their own, so a plain uvicorn would wait until its timeout (or forever).
+An app may expose ``app.state.begin_shutdown``, an async callable that ends its long-lived
+responses; this server calls it first, so shutdown with thousands of open feeds is prompt.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import uvicorn
+
+logger = logging.getLogger("streamverse.server")
+
+
+class Server(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        hook = _begin_shutdown_hook(self.config.app)
+        if hook is not None:
+            try:
+                await hook()
+            except Exception:
+                logger.exception("begin_shutdown hook failed; falling back to uvicorn's timeout")
+        await super().shutdown(sockets=sockets)
+
+
+def _begin_shutdown_hook(app: Any) -> Any:
+    state = getattr(app, "state", None)
+    return getattr(state, "begin_shutdown", None)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind before starting, so a busy port is a clear error here, not a ``sys.exit`` later."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(error.errno, f"cannot listen on {host}:{port}: {error.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
