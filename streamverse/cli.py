@@ -1,0 +1,42 @@
+"""Command line: ``streamverse serve`` runs the platform in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import uvicorn
+
+from .app import create_app
+from .config import Settings
+from .server import Server, bind_socket
+
+
+def serve(host: str, port: int) -> int:
+    settings = Settings()
+    try:
+        sock = bind_socket(host, port)
+    except OSError as error:
+        print(f"streamverse: {error.strerror}", file=sys.stderr)
+        return 1
+    config = uvicorn.Config(create_app(settings), loop="asyncio", timeout_graceful_shutdown=5)
+    print(f"StreamVerse on http://{host}:{port}  (API docs: /docs, data: {settings.data_dir})")
+    asyncio.run(Server(config).serve(sockets=[sock]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="streamverse", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the platform")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args.host, args.port)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
