@@ -42,6 +42,9 @@ class Activity:
         total = sum(count for _, count in self._buckets.get(stream_id, ()))
         return total * 60 / self.window
 
+    def active_streams(self) -> set[str]:
+        return set(self._buckets)
+
     def _prune(self, stream_id: str, now: int) -> None:
         buckets = self._buckets[stream_id]
         while buckets and buckets[0][0] <= now - self.window:

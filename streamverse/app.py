@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from . import auth, comments, streams
+from . import analytics, auth, comments, global_stats, likes, streams
 from .activity import Activity
+from .aggregator import Aggregator
 from .broker import Broker
 from .config import Settings
 from .errors import install_error_handlers
@@ -31,9 +32,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await app.state.store.create_tables()
         await app.state.broker.connect()
+        app.state.aggregator.start()
         try:
             yield
         finally:
+            await app.state.aggregator.stop()
             await app.state.broker.close()
             await app.state.store.close()
 
@@ -43,10 +46,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.broker = Broker(
         settings.broker_url, settings.history_size, settings.subscriber_queue_size
     )
-    app.state.presence = Presence()
-    app.state.activity = Activity()
+    aggregator = Aggregator(
+        app.state, settings.analytics_interval_seconds, settings.snapshot_interval_seconds
+    )
+    app.state.aggregator = aggregator
+    app.state.presence = Presence(on_change=aggregator.mark)
+    app.state.activity = Activity(on_change=aggregator.mark)
     app.state.begin_shutdown = app.state.broker.close
     install_error_handlers(app)
-    for module in (auth, streams, comments):
+    for module in (auth, global_stats, streams, comments, likes, analytics):
         app.include_router(module.router)
     return app

@@ -71,3 +71,44 @@ class Comment(Schema):
     user_name: str
     text: str
     created_at: datetime
+
+
+class LikeResult(Schema):
+    stream_id: str
+    liked: bool = Field(description="Always true: the caller likes the stream.")
+    created: bool = Field(description="False when the caller had already liked it.")
+    likes: int
+
+
+class StreamAnalytics(Schema):
+    """Live numbers for one stream, all derived from real state."""
+
+    stream_id: str
+    status: StreamStatus
+    viewers: int = Field(description="Distinct viewers connected to the stream's live feeds now.")
+    peak_viewers: int = Field(description="Most viewers at once since the server started.")
+    likes: int
+    comments_per_minute: float = Field(description="Comments and chat over the last 60 s.")
+
+
+class CategoryStats(Schema):
+    category: str
+    live_streams: int
+    viewers: int
+
+
+class TrendingStream(Schema):
+    stream_id: str
+    title: str
+    category: str
+    viewers: int
+    likes: int
+    comments_per_minute: float
+    score: float
+
+
+class GlobalStats(Schema):
+    active_streams: int = Field(description="Streams whose status is live.")
+    total_viewers: int = Field(description="Viewers connected to live feeds, all streams.")
+    popular_categories: list[CategoryStats]
+    trending: list[TrendingStream]

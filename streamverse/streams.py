@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,6 +105,7 @@ async def update_status(
     user: CurrentUser,
     session: SessionDep,
     broker: BrokerDep,
+    request: Request,
 ) -> StreamRow:
     """Move a stream forward: scheduled -> live -> ended. Ending it closes its live feeds."""
     row = await get_stream(session, stream_id)
@@ -124,6 +125,8 @@ async def update_status(
     else:
         row.ended_at = utcnow()
     await session.commit()
+    await request.app.state.aggregator.publish_stream(row.id)
+    request.app.state.aggregator.mark(row.id)
     await announce_status(broker, row)
     return row
 

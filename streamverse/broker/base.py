@@ -23,13 +23,14 @@ class Event:
     id: int
     type: str
     data: Any
-    _json: list[str] = field(default_factory=list, repr=False, compare=False)
+    cache: dict[str, bytes | str] = field(default_factory=dict, repr=False, compare=False)
+    """Encodings of this event (JSON, SSE frame), made once and shared by every subscriber."""
 
     def json(self) -> str:
-        """The data as JSON, encoded once and shared by every subscriber."""
-        if not self._json:
-            self._json.append(json.dumps(self.data, separators=(",", ":"), ensure_ascii=False))
-        return self._json[0]
+        text = self.cache.get("json")
+        if text is None:
+            text = self.cache["json"] = json.dumps(self.data, separators=(",", ":"))
+        return text  # type: ignore[return-value]
 
 
 class SubscriberDropped(Exception):
@@ -52,6 +53,7 @@ class Subscription:
     def __init__(self, topic: str, max_pending: int) -> None:
         self.topic = topic
         self.last_id: int | None = None
+        """Id of the last event handed out; at first, the topic's newest id (or ``since``)."""
         self._max_pending = max_pending
         self._events: deque[Event] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -100,19 +102,32 @@ class Subscription:
         return self.events()  # type: ignore[return-value]
 
     async def events(self, idle_after: float | None = None) -> AsyncIterator[Event | None]:
-        """Yield events; with ``idle_after``, also yield ``None`` after that many idle seconds.
+        """Yield events one by one; ``None`` after ``idle_after`` quiet seconds (see batches)."""
+        async for batch in self.batches(idle_after):
+            if batch is None:
+                yield None
+                continue
+            for event in batch:
+                yield event
 
-        The ``None`` is the consumer's cue for a keep-alive. One timer per subscriber is
-        re-armed lazily, so a busy stream costs no timer work per event.
+    async def batches(self, idle_after: float | None = None) -> AsyncIterator[list[Event] | None]:
+        """Yield everything queued at once, so a consumer that fell behind catches up in one write.
+
+        With ``idle_after``, also yield ``None`` after that many quiet seconds: the consumer's
+        cue for a keep-alive. One timer per subscriber is re-armed lazily, so a busy stream
+        costs no timer work per event. Raises ``SubscriberDropped`` after the queued events
+        when the subscriber was dropped; returns when the subscription is closed.
         """
         loop = asyncio.get_running_loop()
         events = self._events
         try:
             while True:
-                while events:
-                    event = events.popleft()
-                    self.last_id = event.id
-                    yield event
+                if events:
+                    batch = list(events)
+                    events.clear()
+                    self.last_id = batch[-1].id
+                    yield batch
+                    continue
                 if self._dropped is not None:
                     raise SubscriberDropped(self._dropped, self.last_id)
                 if self._closed:

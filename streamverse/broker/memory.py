@@ -60,6 +60,7 @@ class MemoryBackend(Backend):
         state = self._topic(topic)
         subscription = Subscription(topic, self._queue_size)
         # Replay and registration happen in one step of the event loop: no gap, no duplicate.
+        subscription.last_id = state.next_id - 1 if since is None else since
         for event in missed_events(state.history, state.next_id - 1, since, topic):
             subscription._events.append(event)
         if self._closed:

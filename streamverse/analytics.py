@@ -1,0 +1,78 @@
+"""Per-stream live analytics over SSE: viewers (presence), peak, likes, comment rate, status.
+
+Nothing is invented: viewers are open connections, likes are rows, the rate is counted
+messages. The aggregator publishes a snapshot to ``stream:{id}:analytics`` when any of them
+changes (coalesced), and periodically while someone is watching.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from . import sse
+from .deps import SessionDep
+from .likes import count_likes
+from .models import StreamAnalytics, StreamStatus
+from .streams import NOT_FOUND, STREAM_ENDED, get_stream, topic
+
+router = APIRouter(prefix="/streams", tags=["analytics"])
+
+SSE_DOC = {
+    200: {
+        "content": {sse.MEDIA_TYPE: {}},
+        "description": "Server-Sent Events; resume with Last-Event-ID.",
+    },
+    400: {"description": "Malformed Last-Event-ID"},
+}
+
+
+async def stream_snapshot_from_state(state, stream_id: str) -> StreamAnalytics:  # type: ignore[no-untyped-def]
+    """The stream's numbers now; raises NotFound for an unknown stream."""
+    async with state.store.session() as session:
+        stream = await get_stream(session, stream_id)
+        likes = await count_likes(session, stream_id)
+    return StreamAnalytics(
+        stream_id=stream_id,
+        status=StreamStatus(stream.status),
+        viewers=state.presence.viewers(stream_id),
+        peak_viewers=state.presence.peak(stream_id),
+        likes=likes,
+        comments_per_minute=round(state.activity.per_minute(stream_id), 2),
+    )
+
+
+@router.get(
+    "/{stream_id}/analytics/live",
+    response_class=StreamingResponse,
+    responses={**NOT_FOUND, **SSE_DOC},
+)
+async def live_analytics(
+    stream_id: str,
+    request: Request,
+    session: SessionDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id_query: Annotated[str | None, Query(alias="last_event_id")] = None,
+) -> StreamingResponse:
+    """``analytics`` events with the stream's numbers whenever they change."""
+    since = sse.last_event_id(last_event_id, last_event_id_query)
+    await get_stream(session, stream_id)
+    return sse.response(analytics_events(request, stream_id, since))
+
+
+async def analytics_events(request: Request, stream_id: str, since: int | None):  # type: ignore[no-untyped-def]
+    state = request.app.state
+    settings = state.settings
+    async with state.broker.subscribe(topic(stream_id, "analytics"), since) as subscription:
+        async for chunk in sse.event_stream(
+            subscription,
+            snapshot=lambda: stream_snapshot_from_state(state, stream_id),
+            resumed=since is not None,
+            keepalive=settings.sse_keepalive_seconds,
+            retry_ms=settings.sse_retry_ms,
+            snapshot_type="analytics",
+            final_types=frozenset({STREAM_ENDED}),
+        ):
+            yield chunk

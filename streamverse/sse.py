@@ -1,0 +1,149 @@
+"""Server-Sent Events on a plain ``StreamingResponse``: one small, spec-conformant encoder.
+
+``fastapi.sse`` is the reference for the wire format (lesson 02 teaches it first). The
+platform does not use it for fan-out because it validates and encodes a Pydantic model per
+event per connection; here an event is encoded once and the same bytes go to every
+subscriber, queued events are written in one chunk, and the keep-alive interval is a
+setting. ``bench/bench_sse_fanout.py`` measures the difference side by side.
+
+Wire format (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+``event:``, ``id:``, one ``data:`` line per line of the payload, a blank line to end the
+event; lines starting with ``:`` are comments (keep-alives); ``retry:`` hints the delay.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import HTTPException, status
+from fastapi.responses import StreamingResponse
+
+from .broker import RESET, Event, SubscriberDropped, Subscription
+
+MEDIA_TYPE = "text/event-stream"
+HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx and friends: do not buffer the stream
+}
+KEEPALIVE = b": keepalive\n\n"
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+
+Snapshot = Callable[[], Awaitable[Any]]
+
+
+def encode(
+    data: str | None = None,
+    *,
+    event: str | None = None,
+    id: str | int | None = None,
+    retry: int | None = None,
+    comment: str | None = None,
+) -> bytes:
+    """One SSE frame. Multi-line data becomes several ``data:`` lines, as the spec requires."""
+    lines: list[str] = []
+    if comment is not None:
+        lines.extend(f": {line}" for line in _LINE_BREAKS.split(comment))
+    if event is not None:
+        _single_line("event", event)
+        lines.append(f"event: {event}")
+    if id is not None:
+        id = str(id)
+        _single_line("id", id)
+        if "\0" in id:
+            raise ValueError("an SSE id must not contain NUL")
+        lines.append(f"id: {id}")
+    if retry is not None:
+        lines.append(f"retry: {int(retry)}")
+    if data is not None:
+        lines.extend(f"data: {line}" for line in _LINE_BREAKS.split(data))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def _single_line(field: str, value: str) -> None:
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"an SSE {field} must be a single line")
+
+
+def frame(event: Event) -> bytes:
+    """The event's SSE bytes, encoded on first use and shared by every subscriber."""
+    cached = event.cache.get("sse")
+    if cached is None:
+        cached = event.cache["sse"] = encode(event.json(), event=event.type, id=event.id)
+    return cached  # type: ignore[return-value]
+
+
+def last_event_id(header: str | None, query: str | None) -> int | None:
+    """The resume point from ``Last-Event-ID`` (or ``?last_event_id=`` for clients that cannot
+    set headers). An empty value means "from now"; anything but a non-negative integer is 400.
+    """
+    raw = header if header is not None else query
+    if raw is None or raw.strip() == "":
+        return None
+    raw = raw.strip()
+    if not raw.isdecimal() or not raw.isascii():
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"malformed Last-Event-ID {raw[:40]!r}: expected the integer id of the last "
+            "event received",
+        )
+    return int(raw)
+
+
+def response(body: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(body, media_type=MEDIA_TYPE, headers=HEADERS)
+
+
+async def event_stream(
+    subscription: Subscription,
+    *,
+    snapshot: Snapshot,
+    resumed: bool,
+    keepalive: float,
+    retry_ms: int,
+    snapshot_type: str = "snapshot",
+    final_types: frozenset[str] = frozenset(),
+) -> AsyncIterator[bytes]:
+    """Turn a broker subscription into SSE bytes.
+
+    A fresh client first gets a snapshot (with the topic's current id, so it can resume from
+    there); a resuming client gets exactly the events it missed; when history cannot bridge
+    the gap it gets ``event: reset`` with a fresh snapshot. Events whose type is in
+    ``final_types`` end the stream after being sent. A dropped (too slow) subscriber gets
+    ``event: dropped`` without an id, so its browser reconnects from its last real id.
+    """
+    # The retry hint rides on the first frame: a frame without data dispatches no event.
+    first = f"retry: {int(retry_ms)}\n".encode()
+    if not resumed:
+        data = await snapshot()
+        yield first + encode(_json(data), event=snapshot_type, id=subscription.last_id)
+        first = b""
+    try:
+        async for batch in subscription.batches(idle_after=keepalive):
+            if batch is None:
+                yield first + KEEPALIVE
+                first = b""
+                continue
+            chunk = bytearray(first)
+            first = b""
+            for event in batch:
+                if event.type == RESET:
+                    data = await snapshot()
+                    chunk += encode(_json(data), event=RESET, id=event.id)
+                else:
+                    chunk += frame(event)
+                if event.type in final_types:
+                    yield bytes(chunk)
+                    return
+            yield bytes(chunk)
+    except SubscriberDropped as dropped:
+        data = {"reason": dropped.reason, "last_id": dropped.last_id}
+        yield encode(_json(data), event="dropped")
+
+
+def _json(data: Any) -> str:
+    if hasattr(data, "model_dump_json"):
+        return data.model_dump_json()
+    return json.dumps(data, separators=(",", ":"))
