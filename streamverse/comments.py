@@ -85,9 +85,6 @@ async def live_comments(
 ) -> StreamingResponse:
     """Recent comments, then each new one as it is posted, until the stream ends."""
     stream = await get_stream(session, stream_id)
-    # The request's session (shared with the viewer lookup) lives until the response ends;
-    # give its pooled connection back now, or every open feed would hold one (the pool has 15).
-    await session.close()
     count = settings.recent_comments if recent is None else recent
     viewer_key = viewer.id if viewer else f"anonymous:{uuid.uuid4().hex}"
     lines = comment_lines(request, stream, count, viewer_key)

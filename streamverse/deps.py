@@ -37,4 +37,6 @@ async def get_session(connection: HTTPConnection):  # type: ignore[no-untyped-de
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 BrokerDep = Annotated[Broker, Depends(get_broker)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+"""Closed as soon as the route function returns, before the response body is sent: a live
+feed that streams for an hour must not hold a pooled database connection for an hour."""
