@@ -19,7 +19,7 @@ from sqlalchemy import select
 from .auth import UNAUTHORIZED, CurrentUser, OptionalUser
 from .broker import SubscriberDropped
 from .deps import BrokerDep, SessionDep, SettingsDep
-from .models import Comment, CommentCreate, StreamStatus
+from .models import Comment, CommentCreate, ErrorBody, StreamStatus
 from .streams import NOT_FOUND, STREAM_ENDED, get_stream, topic
 from .tables import CommentRow, StreamRow, utcnow
 
@@ -32,7 +32,11 @@ NDJSON = "application/x-ndjson"
     "/{stream_id}/comments",
     status_code=status.HTTP_201_CREATED,
     response_model=Comment,
-    responses={**UNAUTHORIZED, **NOT_FOUND, 409: {"description": "The stream has ended"}},
+    responses={
+        **UNAUTHORIZED,
+        **NOT_FOUND,
+        409: {"model": ErrorBody, "description": "The stream has ended"},
+    },
 )
 async def post_comment(
     stream_id: str,
@@ -65,6 +69,7 @@ async def post_comment(
     "/{stream_id}/comments/live",
     response_class=StreamingResponse,
     responses={
+        **UNAUTHORIZED,  # only for a bad token: anyone may watch without one
         **NOT_FOUND,
         200: {
             "content": {NDJSON: {}},
@@ -98,11 +103,13 @@ async def comment_lines(
     keepalive = state.settings.sse_keepalive_seconds
     with state.presence.watching(stream.id, viewer):
         async with state.broker.subscribe(topic(stream.id, "comments")) as subscription:
-            sent = 0
+            # Read after subscribing: an end or a comment that lands in between is not lost.
+            ended = await has_ended(request, stream.id)
+            replayed = 0
             for comment in await recent_comments(request, stream.id, count):
                 yield _line("comment", comment.model_dump(mode="json"))
-                sent = comment.id
-            if stream.status == StreamStatus.ended:
+                replayed = comment.id
+            if ended:
                 yield _line("end", {"reason": "stream ended"})
                 return
             try:
@@ -112,11 +119,18 @@ async def comment_lines(
                     elif event.type == STREAM_ENDED:
                         yield _line("end", {"reason": "stream ended"})
                         return
-                    elif event.type == "comment" and event.data["id"] > sent:
-                        sent = event.data["id"]
+                    elif event.type == "comment" and event.data["id"] > replayed:
+                        # Only replayed ids are skipped: concurrent posts may publish out of
+                        # id order, so a live id below an earlier live one is still new.
                         yield _line("comment", event.data)
             except SubscriberDropped as dropped:
                 yield _line("end", {"reason": f"{dropped.reason}; reconnect to catch up"})
+
+
+async def has_ended(request: Request, stream_id: str) -> bool:
+    async with request.app.state.store.session() as session:
+        query = select(StreamRow.status).where(StreamRow.id == stream_id)
+        return await session.scalar(query) == StreamStatus.ended
 
 
 async def recent_comments(request: Request, stream_id: str, count: int) -> list[Comment]:

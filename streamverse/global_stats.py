@@ -43,7 +43,7 @@ async def global_snapshot(state) -> GlobalStats:  # type: ignore[no-untyped-def]
             .where(LikeRow.stream_id.in_([row.id for row in live]))
             .group_by(LikeRow.stream_id)
         )
-        likes = dict((await session.execute(likes_query)).tuples().all())
+        likes = {stream_id: count for stream_id, count in await session.execute(likes_query)}
     presence, activity = state.presence, state.activity
     categories: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     trending = []

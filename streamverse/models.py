@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Every stored time is UTC, but SQLite hands it back without a zone: say it's UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UTCDateTime = Annotated[datetime, AfterValidator(_as_utc)]
+"""A time in UTC, serialised with its zone (``...Z``) whether it came fresh or from the DB."""
 
 
 class Schema(BaseModel):
@@ -25,7 +35,7 @@ class UserCreate(Schema):
 class User(Schema):
     id: str
     name: str
-    created_at: datetime
+    created_at: UTCDateTime
 
 
 class UserWithToken(User):
@@ -51,9 +61,9 @@ class Stream(Schema):
     description: str
     category: str
     status: StreamStatus
-    created_at: datetime
-    started_at: datetime | None
-    ended_at: datetime | None
+    created_at: UTCDateTime
+    started_at: UTCDateTime | None
+    ended_at: UTCDateTime | None
 
 
 class StreamStatusUpdate(Schema):
@@ -70,7 +80,7 @@ class Comment(Schema):
     user_id: str
     user_name: str
     text: str
-    created_at: datetime
+    created_at: UTCDateTime
 
 
 class LikeResult(Schema):

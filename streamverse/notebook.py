@@ -17,12 +17,14 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import uvicorn
 
 from .server import Server, bind_socket
 
+T = TypeVar("T")
 _running: weakref.WeakSet[BackgroundServer] = weakref.WeakSet()
 
 
@@ -98,6 +100,17 @@ class BackgroundServer:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        """Run a coroutine on the server's event loop and return its result.
+
+        The app's services (broker, presence) belong to that loop; this is how a notebook
+        cell or a test reaches them, e.g. ``server.call(app.state.broker.publish(...))``.
+        """
+        if self._loop is None or not self.running:
+            coroutine.close()
+            raise RuntimeError("the server is not running")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     def logs(self) -> list[str]:
         """uvicorn's log lines for this server (they are kept out of notebook cells)."""

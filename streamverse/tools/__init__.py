@@ -1,0 +1,1 @@
+"""Maintenance tools for the course (run by the Makefile, not imported by the app)."""

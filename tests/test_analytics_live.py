@@ -1,0 +1,296 @@
+"""Live analytics over SSE against a real uvicorn: real viewers, likes, resume and reset."""
+
+import asyncio
+import socket
+import threading
+
+import httpx
+import pytest
+from conftest import WAIT, make_stream, make_user, post_comment, set_status, wait_until
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sse_client import SSEConnection, SSEParser
+
+from streamverse.streams import topic
+
+FAST = {"analytics_interval_seconds": 0.02}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """One server for the module; each test makes its own users and streams."""
+    from conftest import start_server
+
+    background = start_server(tmp_path_factory.mktemp("data"), history_size=50, **FAST)
+    yield background
+    background.stop()
+
+
+@pytest.fixture
+def http(live):
+    with httpx.Client(base_url=live.url, timeout=WAIT) as client:
+        yield client
+
+
+def analytics_url(server, stream_id):
+    return f"{server.url}/streams/{stream_id}/analytics/live"
+
+
+def publish(server, stream_id, data):
+    broker = server.app.state.broker
+    return server.call(broker.publish(topic(stream_id, "analytics"), "analytics", data)).id
+
+
+def test_first_event_is_a_snapshot_with_id_and_retry_and_the_headers_defeat_buffering(live, http):
+    _, owner = make_user(http)
+    stream = make_stream(http, owner, status="live")
+    with SSEConnection(analytics_url(live, stream["id"])) as feed:
+        (first,) = feed.take(1)
+        headers = feed.response.headers
+        retry = feed.parser.retry
+    assert headers["content-type"].startswith("text/event-stream")
+    assert headers["cache-control"] == "no-cache"
+    assert headers["x-accel-buffering"] == "no"
+    assert retry == live.app.state.settings.sse_retry_ms
+    assert first.type == "analytics" and first.last_event_id.isdigit()
+    assert first.json() == {
+        "stream_id": stream["id"],
+        "status": "live",
+        "viewers": 0,
+        "peak_viewers": 0,
+        "likes": 0,
+        "comments_per_minute": 0.0,
+    }
+
+
+def test_viewer_count_follows_real_connections(live, http, open_feed):
+    _, owner = make_user(http)
+    stream = make_stream(http, owner, status="live")
+    path = f"/streams/{stream['id']}/comments/live"
+    with SSEConnection(analytics_url(live, stream["id"])) as feed:
+        viewers = [open_feed(live.url, path) for _ in range(3)]
+        for viewer in viewers:
+            viewer.wait_connected()
+        feed.until(lambda event: event.json()["viewers"] == 3)
+        viewers[0]._client.close()  # one viewer leaves
+        last = feed.until(lambda event: event.json()["viewers"] != 3)[-1].json()
+    assert (last["viewers"], last["peak_viewers"]) == (2, 3)
+
+
+def test_likes_count_once_per_user_and_bursts_are_coalesced(live, http):
+    _, owner = make_user(http)
+    stream = make_stream(http, owner, status="live")
+    fans = [make_user(http, f"fan{n}")[1] for n in range(20)]
+    with SSEConnection(analytics_url(live, stream["id"])) as feed:
+        feed.take(1)
+        statuses = [http.post(f"/streams/{stream['id']}/likes", headers=fan) for fan in fans]
+        again = http.post(f"/streams/{stream['id']}/likes", headers=fans[0])
+        events = feed.until(lambda event: event.json()["likes"] == 20)
+    assert {response.status_code for response in statuses} == {201}
+    assert again.status_code == 200 and again.json() == {
+        "stream_id": stream["id"],
+        "liked": True,
+        "created": False,
+        "likes": 20,
+    }
+    assert len(events) < 20  # 20 changes, fewer events: the aggregator coalesces
+
+
+def test_comment_rate_comes_from_real_comments(live, http):
+    _, owner = make_user(http)
+    stream = make_stream(http, owner, status="live")
+    with SSEConnection(analytics_url(live, stream["id"])) as feed:
+        feed.take(1)
+        for n in range(3):
+            post_comment(http, owner, stream["id"], f"comment {n}")
+        last = feed.until(lambda event: event.json()["comments_per_minute"] == 3.0)[-1]
+    assert last.json()["viewers"] == 0
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    while_connected=st.integers(0, 8),
+    cut_after=st.integers(0, 8),
+    while_away=st.integers(0, 12),
+)
+def test_reconnect_with_last_event_id_loses_and_duplicates_nothing(
+    live, http, while_connected, cut_after, while_away
+):
+    _, owner = make_user(http)
+    stream = make_stream(http, owner, status="live")
+    url = analytics_url(live, stream["id"])
+    with SSEConnection(url) as feed:
+        (snapshot,) = feed.take(1)
+        start = int(snapshot.last_event_id)
+        for n in range(while_connected):
+            publish(live, stream["id"], {"n": n})
+        first = feed.take(min(cut_after, while_connected))  # then the connection is cut
+    resume_from = first[-1].last_event_id if first else snapshot.last_event_id
+    for n in range(while_away):
+        publish(live, stream["id"], {"n": while_connected + n})
+    final = live.call(live.app.state.broker.last_id(topic(stream["id"], "analytics")))
+    with SSEConnection(url, headers={"Last-Event-ID": resume_from}) as feed:
+        second = (
+            feed.until(lambda event: int(event.last_event_id) == final)
+            if final > int(resume_from)
+            else []
+        )
+    ids = [int(event.last_event_id) for event in first + second]
+    assert ids == list(range(start + 1, final + 1))
+
+
+def test_resume_by_query_parameter_for_clients_that_cannot_set_headers(live, http):
+    _, owner = make_user(http)
+    stream = make_stream(http, owner, status="live")
+    first = publish(live, stream["id"], {"n": 1})
+    second = publish(live, stream["id"], {"n": 2})
+    url = f"{analytics_url(live, stream['id'])}?last_event_id={first}"
+    with SSEConnection(url) as feed:
+        (event,) = feed.take(1)
+    assert (int(event.last_event_id), event.json()) == (second, {"n": 2})
+
+
+@pytest.mark.parametrize("stale", ["1", "999999"])
+def test_an_id_outside_history_gets_a_reset_with_a_fresh_snapshot(live, http, stale):
+    _, owner = make_user(http)
+    stream = make_stream(http, owner, status="live")
+    for n in range(60):  # history keeps 50
+        publish(live, stream["id"], {"n": n})
+    with SSEConnection(analytics_url(live, stream["id"]), {"Last-Event-ID": stale}) as feed:
+        (reset,) = feed.take(1)
+    assert reset.type == "reset"
+    assert reset.json()["stream_id"] == stream["id"] and reset.json()["status"] == "live"
+    latest = live.call(live.app.state.broker.last_id(topic(stream["id"], "analytics")))
+    assert int(reset.last_event_id) == latest
+
+
+def test_malformed_last_event_id_and_unknown_stream_are_json_errors(live, http):
+    _, owner = make_user(http)
+    stream = make_stream(http, owner, status="live")
+    bad = http.get(f"/streams/{stream['id']}/analytics/live", headers={"Last-Event-ID": "x1"})
+    assert bad.status_code == 400 and "Last-Event-ID" in bad.json()["detail"]
+    missing = http.get("/streams/nope/analytics/live")
+    assert missing.status_code == 404 and missing.json() == {"detail": "stream 'nope' not found"}
+    assert http.get("/streams").status_code == 200
+
+
+def test_keepalive_comments_flow_while_idle(server_factory):
+    background = server_factory(sse_keepalive_seconds=0.05)
+    with httpx.Client(base_url=background.url, timeout=WAIT) as client:
+        _, owner = make_user(client)
+        stream = make_stream(client, owner, status="live")
+    with SSEConnection(analytics_url(background, stream["id"])) as feed:
+        feed.take(1)
+        for chunk in feed._chunks:
+            feed.parser.feed(chunk)
+            if feed.parser.comments.count("keepalive") >= 2:
+                break
+    assert feed.parser.comments.count("keepalive") >= 2
+
+
+def test_ending_the_stream_sends_final_numbers_then_closes_the_feed(live, http):
+    _, owner = make_user(http)
+    stream = make_stream(http, owner, status="live")
+    with SSEConnection(analytics_url(live, stream["id"])) as feed:
+        feed.take(1)
+        set_status(http, owner, stream["id"], "ended")
+        rest = list(feed.events())  # returns only because the server ends the body
+    assert rest[-1].type == "stream_ended"
+    assert [e.json()["status"] for e in rest if e.type == "analytics"][-1] == "ended"
+
+
+def test_a_reader_that_stops_reading_is_dropped_while_another_gets_everything(server_factory):
+    background = server_factory(subscriber_queue_size=16)
+    with httpx.Client(base_url=background.url, timeout=WAIT) as client:
+        _, owner = make_user(client)
+        stream = make_stream(client, owner, status="live")
+    path = f"/streams/{stream['id']}/analytics/live"
+    broker, name = background.app.state.broker, topic(stream["id"], "analytics")
+
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", background.port))
+    stalled.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    with SSEConnection(background.url + path) as reader:
+        reader.take(1)
+        wait_until(lambda: broker.subscriber_count(name) == 2, what="both subscribed")
+        payload = "x" * 32_000
+        count = 400
+
+        async def publish_all():
+            for n in range(count):
+                await broker.publish(name, "analytics", {"n": n, "pad": payload})
+                await asyncio.sleep(0.002)
+
+        publisher = threading.Thread(target=background.call, args=(publish_all(), 60))
+        publisher.start()
+        received = reader.until(lambda event: event.json().get("n") == count - 1)
+        publisher.join()
+    numbers = [event.json()["n"] for event in received if "n" in event.json()]
+    assert numbers == list(range(count))
+    assert broker.subscriber_count(name) == 0  # the stalled one was dropped, the reader left
+
+    parser, dropped = SSEParser(), []
+    stalled.settimeout(WAIT)
+    try:
+        while not dropped:
+            chunk = stalled.recv(1 << 20)
+            assert chunk, "the stalled connection ended without a 'dropped' event"
+            text = chunk.decode(errors="replace")
+            dropped = [event for event in parser.feed(text) if event.type == "dropped"]
+    finally:
+        stalled.close()
+    assert "slow consumer" in dropped[0].json()["reason"]
+
+
+def test_global_stats_rank_streams_by_the_documented_score(server_factory, open_feed):
+    from streamverse.global_stats import engagement_score
+
+    background = server_factory(**FAST)
+    with httpx.Client(base_url=background.url, timeout=WAIT) as client:
+        _, owner = make_user(client)
+        quiet = make_stream(client, owner, "Quiet", "music", status="live")
+        busy = make_stream(client, owner, "Busy", "gaming", status="live")
+        make_stream(client, owner, "Later", "gaming")  # scheduled: not active
+        fans = [make_user(client, f"fan{n}")[1] for n in range(3)]
+        for fan in fans:
+            client.post(f"/streams/{busy['id']}/likes", headers=fan)
+        post_comment(client, owner, busy["id"], "gg")
+        viewers = [open_feed(background.url, f"/streams/{busy['id']}/comments/live")]
+        viewers += [open_feed(background.url, f"/streams/{quiet['id']}/comments/live")]
+        for viewer in viewers:
+            viewer.wait_connected()
+        with SSEConnection(f"{background.url}/streams/global-stats/live") as feed:
+            stats = feed.until(lambda event: event.json()["total_viewers"] == 2)[-1].json()
+    assert stats["active_streams"] == 2
+    assert [s["stream_id"] for s in stats["trending"]] == [busy["id"], quiet["id"]]
+    top = stats["trending"][0]
+    assert (top["viewers"], top["likes"], top["comments_per_minute"]) == (1, 3, 1.0)
+    assert top["score"] == engagement_score(1, 1.0, 3)
+    assert stats["popular_categories"] == [
+        {"category": "gaming", "live_streams": 1, "viewers": 1},
+        {"category": "music", "live_streams": 1, "viewers": 1},
+    ]
+
+
+@pytest.mark.timeout(40)
+def test_shutdown_ends_open_sse_feeds_instead_of_waiting_for_them(tmp_path):
+    from conftest import start_server
+
+    background = start_server(tmp_path, **FAST)
+    background.graceful_timeout = 60  # a regression shows as a pytest timeout, not a pass
+    with httpx.Client(base_url=background.url, timeout=WAIT) as client:
+        _, owner = make_user(client)
+        stream = make_stream(client, owner, status="live")
+    feeds = [SSEConnection(analytics_url(background, stream["id"])) for _ in range(100)]
+    for feed in feeds:
+        feed.take(1)
+    background.stop()
+    assert not background.running
+    for feed in feeds:
+        assert list(feed.events()) == []  # the body ended cleanly: no error, nothing more
+        feed.close()
