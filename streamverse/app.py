@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from . import analytics, auth, comments, global_stats, likes, streams
+from . import analytics, auth, comments, global_stats, likes, streams, web
 from .activity import Activity
 from .aggregator import Aggregator
 from .broker import Broker
@@ -56,4 +56,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (auth, global_stats, streams, comments, likes, analytics):
         app.include_router(module.router)
+    web.mount(app)
     return app

@@ -125,6 +125,9 @@ async def comment_lines(
                         yield _line("comment", event.data)
             except SubscriberDropped as dropped:
                 yield _line("end", {"reason": f"{dropped.reason}; reconnect to catch up"})
+                return
+            # The subscription was closed: the server is shutting down.
+            yield _line("end", {"reason": "server shutting down; reconnect later"})
 
 
 async def has_ended(request: Request, stream_id: str) -> bool:

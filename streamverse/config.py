@@ -27,7 +27,6 @@ class Settings(BaseSettings):
         1000, ge=1, description="Events a subscriber may lag behind before it is dropped."
     )
     recent_comments: int = Field(50, ge=0, le=1000, description="Comments replayed on connect.")
-    max_comment_length: int = Field(500, ge=1, le=10_000)
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="Comment line sent when idle.")
     sse_retry_ms: int = Field(2000, ge=0, description="Reconnection delay hinted to clients.")
     analytics_interval_seconds: float = Field(

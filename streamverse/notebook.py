@@ -1,9 +1,10 @@
 """Run an ASGI app in a background uvicorn thread: for notebooks, tests and scripts.
 
 Jupyter already runs an event loop in the kernel's main thread, so ``uvicorn.run`` there
-would fail (or, with nest_asyncio, block the cell). Here the server gets its own thread and
-its own plain asyncio loop, which works the same in Jupyter, pytest and scripts, and is
-untouched by nest_asyncio (which only patches the loop it is applied to).
+fails ("asyncio.run() cannot be called from a running event loop"), with or without
+nest_asyncio. Here the server gets its own thread and its own asyncio loop, which works the
+same in Jupyter, pytest and scripts. Where nest_asyncio has been applied it patches that
+loop's class too, but the server's loop never re-enters itself, so nothing changes for it.
 
     with BackgroundServer(create_app()) as server:
         httpx.get(server.url + "/streams")

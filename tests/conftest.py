@@ -7,8 +7,10 @@ users and streams are plain functions, also offered as fixtures so tests need no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -167,6 +169,7 @@ class FeedReader:
         self.connected = threading.Event()
         self.status: int | None = None
         self.headers: httpx.Headers | None = None
+        self._socket: socket.socket | None = None
         self._client = httpx.Client(base_url=base_url, timeout=FEED_TIMEOUT)
         self._request = (path, params, kwargs)
         self._thread = threading.Thread(target=self._read, daemon=True, name=f"reader {path}")
@@ -177,6 +180,8 @@ class FeedReader:
         try:
             with self._client.stream("GET", path, params=params, **kwargs) as response:
                 self.status, self.headers = response.status_code, response.headers
+                stream = response.extensions["network_stream"]
+                self._socket = stream.get_extra_info("socket")
                 self.connected.set()
                 for line in response.iter_lines():
                     if line:
@@ -218,8 +223,22 @@ class FeedReader:
         return messages
 
     def join(self, timeout: float = WAIT) -> None:
+        """Wait for the body to end (the feed finished by itself)."""
         self._thread.join(timeout)
         assert not self._thread.is_alive(), "the reader thread is still reading"
+        self._client.close()
+
+    def close(self) -> None:
+        """Drop the connection now, as a viewer closing the tab does; the reader then ends.
+
+        The socket is shut down rather than the client closed: closing an httpx client from
+        another thread does not interrupt a read in progress.
+        """
+        self.connected.wait(WAIT)
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
+        self._thread.join(WAIT)
         self._client.close()
 
 
@@ -235,4 +254,4 @@ def open_feed() -> Iterator[Callable[..., FeedReader]]:
 
     yield opener
     for reader in readers:
-        reader._client.close()
+        reader.close()

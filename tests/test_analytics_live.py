@@ -63,17 +63,29 @@ def test_first_event_is_a_snapshot_with_id_and_retry_and_the_headers_defeat_buff
     }
 
 
-def test_viewer_count_follows_real_connections(live, http, open_feed):
+class Viewer:
+    """Someone watching a stream: an open comments feed, closed from the same thread."""
+
+    def __init__(self, server, stream_id):
+        self.client = httpx.Client(timeout=WAIT)
+        url = f"{server.url}/streams/{stream_id}/comments/live"
+        self.response = self.client.send(self.client.build_request("GET", url), stream=True)
+
+    def leave(self):
+        self.response.close()
+        self.client.close()
+
+
+def test_viewer_count_follows_real_connections(live, http):
     _, owner = make_user(http)
     stream = make_stream(http, owner, status="live")
-    path = f"/streams/{stream['id']}/comments/live"
     with SSEConnection(analytics_url(live, stream["id"])) as feed:
-        viewers = [open_feed(live.url, path) for _ in range(3)]
-        for viewer in viewers:
-            viewer.wait_connected()
+        viewers = [Viewer(live, stream["id"]) for _ in range(3)]
         feed.until(lambda event: event.json()["viewers"] == 3)
-        viewers[0]._client.close()  # one viewer leaves
+        viewers[0].leave()
         last = feed.until(lambda event: event.json()["viewers"] != 3)[-1].json()
+        for viewer in viewers[1:]:
+            viewer.leave()
     assert (last["viewers"], last["peak_viewers"]) == (2, 3)
 
 
@@ -247,7 +259,7 @@ def test_a_reader_that_stops_reading_is_dropped_while_another_gets_everything(se
     assert "slow consumer" in dropped[0].json()["reason"]
 
 
-def test_global_stats_rank_streams_by_the_documented_score(server_factory, open_feed):
+def test_global_stats_rank_streams_by_the_documented_score(server_factory):
     from streamverse.global_stats import engagement_score
 
     background = server_factory(**FAST)
@@ -260,12 +272,11 @@ def test_global_stats_rank_streams_by_the_documented_score(server_factory, open_
         for fan in fans:
             client.post(f"/streams/{busy['id']}/likes", headers=fan)
         post_comment(client, owner, busy["id"], "gg")
-        viewers = [open_feed(background.url, f"/streams/{busy['id']}/comments/live")]
-        viewers += [open_feed(background.url, f"/streams/{quiet['id']}/comments/live")]
-        for viewer in viewers:
-            viewer.wait_connected()
+        viewers = [Viewer(background, busy["id"]), Viewer(background, quiet["id"])]
         with SSEConnection(f"{background.url}/streams/global-stats/live") as feed:
             stats = feed.until(lambda event: event.json()["total_viewers"] == 2)[-1].json()
+        for viewer in viewers:
+            viewer.leave()
     assert stats["active_streams"] == 2
     assert [s["stream_id"] for s in stats["trending"]] == [busy["id"], quiet["id"]]
     top = stats["trending"][0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import subprocess
@@ -158,8 +159,8 @@ def test_failing_startup_raises_server_start_error(tmp_path):
     with pytest.raises(ServerStartError) as error:
         BackgroundServer(app, startup_timeout=120)
 
-    assert "database unreachable (on purpose)" in str(error.value)
-    assert "startup failed" in str(error.value)
+    assert "failed to start" in str(error.value)
+    assert "database unreachable (on purpose)" in str(error.value)  # the cause, from the logs
     assert not any(server.app is app for server in running_servers())
 
 
@@ -281,10 +282,14 @@ def test_stop_with_many_open_live_feeds_ends_them_cleanly(make_app):
     assert not thread.is_alive()
     assert server not in running_servers()
     assert len(bodies) == FEEDS
-    # Every feed got the comment posted while all were open, then a clean end of body:
-    # a connection cut by a shutdown timeout would have raised in its reader instead.
+    # Every feed got the comment posted while all were open, then an end line saying why,
+    # then a clean end of body: a connection cut by a shutdown timeout would have raised.
     for body in bodies:
-        assert len(body) == 1 and '"text":"to all 200"' in body[0]
+        assert len(body) == 2 and '"text":"to all 200"' in body[0]
+        assert json.loads(body[1]) == {
+            "type": "end",
+            "data": {"reason": "server shutting down; reconnect later"},
+        }
     assert not any("timeout graceful shutdown exceeded" in line for line in server.logs())
 
 

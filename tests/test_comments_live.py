@@ -169,7 +169,7 @@ def test_unknown_stream_is_404_json(client, owner):
     ids=["no-token", "unknown-token", "empty", "too-long", "missing"],
 )
 def test_invalid_comment_is_rejected(
-    client, owner, make_stream, post_comment, body, headers, status
+    client, owner, make_stream, post_comment, set_status, body, headers, status
 ):
     _, owner_headers = owner
     stream = make_stream(client, owner_headers, status="live")
@@ -183,16 +183,8 @@ def test_invalid_comment_is_rejected(
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     ok = post_comment(client, owner_headers, stream["id"], "x" * 500)  # still serving
-    assert [m["data"]["id"] for m in read_all_when_ended(client, owner_headers, stream)] == [
-        ok["id"]
-    ]
-
-
-def read_all_when_ended(client, headers, stream) -> list[dict]:
-    client.put(f"/streams/{stream['id']}/status", json={"status": "ended"}, headers=headers)
-    messages = read_all(client, stream["id"])
-    assert messages[-1] == END
-    return messages[:-1]
+    set_status(client, owner_headers, stream["id"], "ended")
+    assert read_all(client, stream["id"]) == [comment(ok), END]  # nothing else was stored
 
 
 @pytest.mark.parametrize(
@@ -248,6 +240,25 @@ def test_disconnect_releases_the_subscription_and_the_viewer(
         what="the broker subscription to be released",
     )
     wait_until(lambda: presence.viewers(stream["id"]) == 0, what="the viewer to leave")
+
+
+def test_a_viewer_leaving_does_not_disturb_the_others(
+    server, client, owner, make_stream, post_comment, set_status, open_feed, wait_until
+):
+    _, headers = owner
+    stream = make_stream(client, headers, status="live")
+    presence = server.app.state.presence
+    leaving, staying = (open_feed(server.url, live_path(stream["id"])) for _ in range(2))
+    wait_subscribed(server, stream["id"], wait_until, count=2)
+    assert presence.viewers(stream["id"]) == 2  # two anonymous viewers
+
+    leaving.close()
+
+    wait_subscribed(server, stream["id"], wait_until, count=1)
+    wait_until(lambda: presence.viewers(stream["id"]) == 1, what="one viewer to leave")
+    after = post_comment(client, headers, stream["id"], "still here?")
+    set_status(client, headers, stream["id"], "ended")
+    assert staying.rest() == [comment(after), END]
 
 
 def test_one_viewer_with_two_feeds_counts_once(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -11,7 +12,7 @@ import pytest
 def _db_rows(server, user_id: str) -> list[tuple]:
     """The user's row read straight from the SQLite file (WAL included), not via the API."""
     path = server.app.state.settings.data_dir / "streamverse.db"
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         return db.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchall()
 
 

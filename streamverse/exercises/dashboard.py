@@ -186,6 +186,8 @@ def _offline_checks(factory: Callable[[int], Dashboard]) -> list[Check]:
 
 def _compare_top(dashboard: Dashboard, expected: list[str], when: str = "") -> str | None:
     got = dashboard.top()
+    if not isinstance(got, list):
+        return f"top() returned a {type(got).__name__}, expected a list of titles"
     if got != expected:
         return f"top() is {got!r}{' ' + when if when else ''}, expected {expected!r}"
     return None
@@ -533,7 +535,7 @@ class _Follower:
                 got, error = self.dashboard.top(), None
             except Exception as raised:  # keep polling: follow() may explain it better
                 error = raised
-            if error is None and got == expected:
+            if error is None and isinstance(got, list) and got == expected:
                 return None
             if time.monotonic() > deadline:
                 if error is not None:
@@ -542,7 +544,9 @@ class _Follower:
             time.sleep(0.02)
 
 
-def _live_checks(factory: Callable[[int], Dashboard], timeout: float) -> tuple[list[Check], Any]:
+def _live_checks(
+    factory: Callable[[int], Dashboard], timeout: float
+) -> tuple[list[Check], Callable[[], None]]:
     scenario = _Scenario()
     relay: _Relay | None = None
     follower: _Follower | None = None

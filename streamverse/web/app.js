@@ -1,0 +1,208 @@
+// StreamVerse in the browser: EventSource for SSE feeds, fetch() streaming for NDJSON.
+// The token from POST /users lives in localStorage and goes out as a Bearer header.
+
+const $ = (selector) => document.querySelector(selector);
+const state = { user: JSON.parse(localStorage.getItem("streamverse.user") || "null"),
+                watching: null, feeds: [], watchRequest: 0, streamsRequest: 0 };
+
+function authHeaders() {
+  return state.user ? { Authorization: `Bearer ${state.user.token}` } : {};
+}
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: { "Content-Type": "application/json", ...authHeaders() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const detail = typeof data.detail === "string" ? data.detail
+      : (data.detail || []).map((error) => `${error.loc.at(-1)}: ${error.msg}`).join("; ");
+    throw new Error(detail || `${response.status} ${response.statusText}`);
+  }
+  return data;
+}
+
+function showError(error) { $("#error").textContent = error ? String(error.message || error) : ""; }
+
+function renderUser() {
+  $("#whoami").textContent = state.user ? `Signed in as ${state.user.name}` : "Not signed in";
+}
+
+async function loadStreams() {
+  // Several loads can overlap (a click and a stats event): only the newest one may render,
+  // or an older answer arriving last would show a stale status.
+  const request = ++state.streamsRequest;
+  const streams = await api("GET", "/streams");
+  if (request !== state.streamsRequest) return;
+  const list = $("#streams");
+  list.replaceChildren(...streams.map((stream) => {
+    const item = document.createElement("li");
+    item.dataset.streamId = stream.id;
+    const title = document.createElement("button");  // a button, so the keyboard reaches it
+    title.type = "button";
+    title.className = "link";
+    title.textContent = `${stream.title} · ${stream.category}`;
+    const badge = document.createElement("span");
+    badge.className = `badge ${stream.status}`;
+    badge.textContent = stream.status;
+    item.append(title, badge);
+    item.addEventListener("click", () => watch(stream.id).catch(showError));
+    return item;
+  }));
+}
+
+function followGlobalStats() {
+  const source = new EventSource("/streams/global-stats/live");
+  const render = (event) => {
+    const stats = JSON.parse(event.data);
+    const trending = stats.trending.map((s) => `${s.title} (${s.viewers} watching)`).join(", ");
+    $("#global-stats").textContent =
+      `${stats.active_streams} live, ${stats.total_viewers} watching. ` +
+      (trending ? `Trending: ${trending}` : "Nothing trending yet.");
+  };
+  for (const type of ["stats", "reset"]) source.addEventListener(type, render);
+  source.addEventListener("stats", () => loadStreams().catch(showError));
+}
+
+function stopWatching() {
+  for (const stop of state.feeds) stop();
+  state.feeds = [];
+}
+
+function showStatus(status) {
+  $("#watch-status").textContent = status;
+  $("#watch-status").className = `badge ${status}`;
+  // Offer only the move the server allows: scheduled -> live -> ended.
+  $("#go-live").disabled = status !== "scheduled";
+  $("#end-stream").disabled = status !== "live";
+}
+
+async function watch(streamId) {
+  // Stop the old feeds only once the new stream is known, and only for the latest click:
+  // two quick clicks must not leave two streams' feeds writing into one panel.
+  const request = ++state.watchRequest;
+  const stream = await api("GET", `/streams/${streamId}`);
+  if (request !== state.watchRequest) return;
+  stopWatching();
+  state.watching = stream;
+  $("#watch").hidden = false;
+  $("#watch-title").textContent = stream.title;
+  showStatus(stream.status);
+  $(".owner-controls").hidden = !(state.user && state.user.id === stream.owner_id);
+  $("#comments").replaceChildren();
+  followAnalytics(streamId);
+  followComments(streamId);
+}
+
+function followAnalytics(streamId) {
+  // EventSource reconnects by itself and sends Last-Event-ID: the server replays what we missed.
+  const source = new EventSource(`/streams/${streamId}/analytics/live`);
+  const render = (event) => {
+    const numbers = JSON.parse(event.data);
+    if (!("viewers" in numbers)) return;
+    showStatus(numbers.status);
+    const shown = { viewers: numbers.viewers, peak: numbers.peak_viewers, likes: numbers.likes,
+                    "comments/min": numbers.comments_per_minute };
+    $("#analytics").replaceChildren(...Object.entries(shown).flatMap(([name, value]) => {
+      const term = document.createElement("dt");
+      term.textContent = name;
+      const definition = document.createElement("dd");
+      definition.textContent = value;
+      definition.dataset.metric = name;
+      return [term, definition];
+    }));
+  };
+  for (const type of ["analytics", "reset"]) source.addEventListener(type, render);
+  source.addEventListener("stream_ended", () => source.close());
+  state.feeds.push(() => source.close());
+}
+
+async function followComments(streamId) {
+  const controller = new AbortController();
+  state.feeds.push(() => controller.abort());
+  let buffer = "";
+  try {
+    const response = await fetch(`/streams/${streamId}/comments/live`,
+      { headers: authHeaders(), signal: controller.signal });
+    if (!response.ok) {  // e.g. a token the server no longer knows: say so, do not go quiet
+      const data = await response.json().catch(() => ({}));
+      throw new Error(data.detail || `comments: ${response.status} ${response.statusText}`);
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let newline;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        if (line) showComment(JSON.parse(line));
+      }
+    }
+  } catch (error) {
+    if (error.name !== "AbortError") showError(error);
+  }
+}
+
+function showComment(message) {
+  if (message.type !== "comment") return;
+  const item = document.createElement("li");
+  item.textContent = `${message.data.user_name}: ${message.data.text}`;
+  $("#comments").append(item);
+  item.scrollIntoView({ block: "nearest" });
+}
+
+function onSubmit(selector, handler) {
+  $(selector).addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const button = form.querySelector("button");
+    if (button.disabled) return;  // still sending: a double click must not create two streams
+    showError(null);
+    button.disabled = true;
+    try {
+      await handler(new FormData(form));
+      form.reset();
+    } catch (error) {
+      showError(error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+onSubmit("#signup", async (form) => {
+  state.user = await api("POST", "/users", { name: form.get("name") });
+  localStorage.setItem("streamverse.user", JSON.stringify(state.user));
+  renderUser();
+  // Reopen the watched stream as the new user: owner controls and presence follow the token.
+  if (state.watching) await watch(state.watching.id);
+});
+onSubmit("#create-stream", async (form) => {
+  const stream = await api("POST", "/streams/create",
+    { title: form.get("title"), category: form.get("category") });
+  await loadStreams();
+  await watch(stream.id);
+});
+onSubmit("#comment", async (form) => {
+  await api("POST", `/streams/${state.watching.id}/comments`, { text: form.get("text") });
+});
+
+const setStatus = (status) => async () => {
+  try {
+    const stream = await api("PUT", `/streams/${state.watching.id}/status`, { status });
+    if (state.watching && state.watching.id === stream.id) showStatus(stream.status);
+    await loadStreams();
+  } catch (error) { showError(error); }
+};
+$("#go-live").addEventListener("click", setStatus("live"));
+$("#end-stream").addEventListener("click", setStatus("ended"));
+$("#like").addEventListener("click", () =>
+  api("POST", `/streams/${state.watching.id}/likes`).catch(showError));
+
+renderUser();
+loadStreams().catch(showError);
+followGlobalStats();
