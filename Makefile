@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -c 'import matplotlib.pyplot'  # build the font cache now, not in a lesson
 	touch $(STAMP)
 
 lab: $(STAMP)  ## open the course in JupyterLab

@@ -34,7 +34,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -61,6 +61,8 @@ from streamverse.deps import SessionDep
 from streamverse.streams import get_stream, topic
 
 VARIANTS = ("plain", "fastapi.sse", "streamverse", "streamverse+presence")
+EXPERIMENTS = ("streamverse-asgi", "streamverse-middleware")
+"""Variants run only when named in ``--variants`` (see ``raw_feed``)."""
 RESULTS = Path(__file__).resolve().parent / "results" / "sse_fanout.json"
 GRACEFUL_TIMEOUT = 5.0
 """uvicorn's ``timeout_graceful_shutdown`` for every server (``streamverse serve`` uses 5 s)."""
@@ -101,6 +103,31 @@ class Publisher:
     @property
     def busy(self) -> bool:
         return self.task is not None and not self.task.done()
+
+
+class GCClock:
+    """Time the server spends in the cyclic garbage collector, per generation (gc.callbacks)."""
+
+    seconds: ClassVar[list[float]] = [0.0, 0.0, 0.0]
+    collections: ClassVar[list[int]] = [0, 0, 0]
+    _started = 0.0
+
+    @classmethod
+    def install(cls) -> None:
+        gc.callbacks.append(cls._callback)
+
+    @classmethod
+    def _callback(cls, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            cls._started = time.perf_counter()
+        else:
+            generation = info["generation"]
+            cls.seconds[generation] += time.perf_counter() - cls._started
+            cls.collections[generation] += 1
+
+    @classmethod
+    def report(cls) -> dict[str, Any]:
+        return {"seconds": list(cls.seconds), "collections": list(cls.collections)}
 
 
 def _event_type(n: int, events: int) -> str:
@@ -161,6 +188,7 @@ def queue_app(variant: str) -> Any:
             "subscribers": len(queues),
             "publishing": publisher.busy,
             "publish_seconds": publisher.seconds,
+            "gc": GCClock.report(),
         }
 
     @app.post("/bench/publish")
@@ -191,6 +219,7 @@ def streamverse_app(data_dir: str) -> Any:
             "viewers": app.state.presence.viewers(stream_id),
             "publishing": publisher.busy,
             "publish_seconds": publisher.seconds,
+            "gc": GCClock.report(),
         }
 
     @app.post("/bench/publish")
@@ -221,6 +250,73 @@ def streamverse_app(data_dir: str) -> Any:
     return app
 
 
+RAW_PREFIX = "/raw/analytics/"
+RAW_HEADERS = [
+    (b"content-type", sse.MEDIA_TYPE.encode()),
+    *((name.lower().encode(), value.encode()) for name, value in sse.HEADERS.items()),
+]
+
+
+async def raw_feed(state: Any, stream_id: str, receive: Any, send: Any) -> None:
+    """Experiment: ``/streams/{id}/analytics/live`` as bare ASGI.
+
+    Same broker subscription, ``sse.event_stream`` and database snapshot, but no FastAPI
+    routing, dependencies, exit stacks, exception wrappers or ``StreamingResponse`` task group;
+    one small task per feed watches for the client's disconnect and closes the subscription.
+    """
+    settings = state.settings
+    async with state.broker.subscribe(topic(stream_id, "analytics")) as subscription:
+        watcher = asyncio.ensure_future(_until_disconnect(receive))
+        watcher.add_done_callback(lambda _: subscription.close())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": RAW_HEADERS})
+            async for chunk in sse.event_stream(
+                subscription,
+                snapshot=lambda: analytics.stream_snapshot_from_state(state, stream_id),
+                resumed=False,
+                keepalive=settings.sse_keepalive_seconds,
+                retry_ms=settings.sse_retry_ms,
+            ):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.cancel()
+
+
+async def _until_disconnect(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class RawFeedInFront:
+    """``streamverse-asgi``: ``raw_feed`` wrapped around the whole FastAPI app."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.state = app.state  # streamverse.server.Server finds begin_shutdown here
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(RAW_PREFIX):
+            await raw_feed(self.state, scope["path"][len(RAW_PREFIX) :], receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+class RawFeedMiddleware:
+    """``streamverse-middleware``: ``raw_feed`` as a pure ASGI middleware (``add_middleware``),
+    so it runs inside Starlette's ServerErrorMiddleware but before routing."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(RAW_PREFIX):
+            state = scope["app"].state
+            await raw_feed(state, scope["path"][len(RAW_PREFIX) :], receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 def _add_trace_routes(app: Any) -> None:
     """``/bench/trace/mark`` and ``/bench/trace/diff``: tracemalloc growth since the mark."""
     marks: list[tracemalloc.Snapshot] = []
@@ -230,6 +326,19 @@ def _add_trace_routes(app: Any) -> None:
         return tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.Filter(False, tracemalloc.__file__)]
         )
+
+    @app.get("/bench/gc/objects")
+    async def objects() -> dict[str, int]:
+        """Objects the cyclic collector tracks (what a full collection has to walk)."""
+        gc.collect()
+        return {"tracked": len(gc.get_objects())}
+
+    @app.post("/bench/gc/freeze")
+    async def freeze() -> dict[str, int]:
+        """Experiment knob (``--gc-freeze``): move every live object out of the collector's way."""
+        gc.collect()
+        gc.freeze()
+        return {"frozen": gc.get_freeze_count()}
 
     @app.post("/bench/trace/mark")
     async def mark() -> dict[str, bool]:
@@ -278,7 +387,15 @@ def serve(conn: Connection, variant: str, options: dict[str, Any]) -> None:
 
         raise_nofile()
         pin(options.get("cpu"))
-        if variant.startswith("streamverse"):
+        GCClock.install()
+        if options.get("gc_threshold"):
+            gc.set_threshold(*options["gc_threshold"])
+        if variant == "streamverse-asgi":
+            app = RawFeedInFront(streamverse_app(options["data_dir"]))
+        elif variant == "streamverse-middleware":
+            app = streamverse_app(options["data_dir"])
+            app.add_middleware(RawFeedMiddleware)
+        elif variant.startswith("streamverse"):
             app = streamverse_app(options["data_dir"])
         else:
             app = queue_app(variant)
@@ -321,6 +438,7 @@ class Target:
         self.pool: SSEPool | None = None
         self.memory: dict[str, Any] = {}
         self.runs: list[dict[str, Any]] = []
+        self.gc_freeze = False
 
     async def prepare(self) -> None:
         """The streamverse variants need a user and a stream, made through the public API."""
@@ -337,6 +455,8 @@ class Target:
         self.query = f"stream_id={stream_id}"
         if self.variant == "streamverse":
             self.path = f"/streams/{stream_id}/analytics/live"
+        elif self.variant in ("streamverse-asgi", "streamverse-middleware"):
+            self.path = f"{RAW_PREFIX}{stream_id}"
         else:
             self.path = f"/bench/watched/{stream_id}/analytics/live"
         self.initial_frames = 1  # the snapshot
@@ -375,18 +495,23 @@ class Target:
         await warm.close()
         await self.wait_subscribers(0)
         await asyncio.sleep(0.3)
+        tracked = (await http_json(self.port, "GET", "/bench/gc/objects"))[1]["tracked"]
         before = rss_kib(self.server.pid)
         started = time.monotonic()
         self.pool = await self.open(count)
         seconds = time.monotonic() - started
         await asyncio.sleep(0.5)
         opened = rss_kib(self.server.pid)
+        tracked = (await http_json(self.port, "GET", "/bench/gc/objects"))[1]["tracked"] - tracked
         self.memory = {
             "connect_seconds": round(seconds, 2),
             "rss_before_kib": before,
             "rss_open_kib": opened,
             "kib_per_connection": round((opened - before) / count, 2),
+            "gc_objects_per_connection": round(tracked / count, 1),
         }
+        if self.gc_freeze:
+            await http_json(self.port, "POST", "/bench/gc/freeze")
 
     def note_rss_after(self) -> None:
         after = rss_kib(self.server.pid)
@@ -401,6 +526,7 @@ class Target:
         subscribers = len(pool.connections)
         frames_before = pool.frames()
         pool.watch_for_end()
+        gc_before = (await self.status())["gc"]
         server_cpu, client_cpu = cpu_seconds(self.server.pid), time.process_time()
         started = time.monotonic()
         code, body = await http_json(
@@ -431,6 +557,19 @@ class Target:
             "frames_received": pool.frames() - frames_before,
             "frames_expected": subscribers * events,
             "publish_seconds": status["publish_seconds"],
+            "server_cpu_seconds": round(server_cpu, 3),
+            "gc_seconds": round(sum(status["gc"]["seconds"]) - sum(gc_before["seconds"]), 3),
+            "gc_full_collections": status["gc"]["collections"][2] - gc_before["collections"][2],
+            "gc_seconds_by_generation": [
+                round(after - before, 3)
+                for after, before in zip(status["gc"]["seconds"], gc_before["seconds"], strict=True)
+            ],
+            "gc_collections_by_generation": [
+                after - before
+                for after, before in zip(
+                    status["gc"]["collections"], gc_before["collections"], strict=True
+                )
+            ],
             "server_cpu_share": round(server_cpu / seconds, 2) if seconds > 0 else None,
             "client_cpu_share": round(client_cpu / seconds, 2) if seconds > 0 else None,
         }
@@ -461,6 +600,7 @@ def server_options(args: argparse.Namespace, data_dir: str, **overrides: Any) ->
         "data_dir": tempfile.mkdtemp(dir=data_dir),  # a fresh SQLite file per server
         "hook": True,
         "graceful": GRACEFUL_TIMEOUT,
+        "gc_threshold": args.gc_threshold,
     }
     options.update(overrides)
     return options
@@ -514,9 +654,16 @@ async def fanout(
     targets: list[Target] = []
     profiler = Profiler(args.profile)
 
+    def events_for(variant: str) -> int:
+        """fastapi.sse is several times slower: a quarter of the events keeps its bursts short."""
+        if variant == "fastapi.sse" and args.fastapi_events is not None:
+            return args.fastapi_events
+        return max(1, events // 4) if variant == "fastapi.sse" else events
+
     async def start(variant: str) -> Target:
         server = ServerProcess(serve, variant, server_options(args, data_dir))
         target = Target(variant, server)
+        target.gc_freeze = args.gc_freeze
         targets.append(target)
         await target.prepare()
         await target.open_measured(subscribers, warmup=50, yield_every=args.yield_every)
@@ -526,7 +673,7 @@ async def fanout(
         assert target.pool is not None
         await profiler.start(target.server.pid, f"{target.variant}-{subscribers}")
         try:
-            run = await target.deliver(target.pool, events, args.yield_every)
+            run = await target.deliver(target.pool, events_for(target.variant), args.yield_every)
         finally:
             await profiler.stop()
         target.runs.append(run)
@@ -657,8 +804,8 @@ async def _breakdown(count: int) -> dict[str, float]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for item in keep:
-            if isinstance(item, contextlib.AsyncExitStack):
-                await item.aclose()
+            if hasattr(item, "__aexit__"):
+                await item.__aexit__(None, None, None)
 
     async def settle() -> None:
         for _ in range(5):
@@ -691,9 +838,9 @@ async def _breakdown(count: int) -> dict[str, float]:
     async def subscriptions_only() -> list[Any]:
         keep: list[Any] = []
         for _ in range(count):
-            stack = contextlib.AsyncExitStack()
-            await stack.enter_async_context(broker.subscribe("bench"))
-            keep.append(stack)
+            context = broker.subscribe("bench")
+            await context.__aenter__()
+            keep.append(context)
         return keep
 
     async def snapshot() -> dict[str, int]:
@@ -775,7 +922,7 @@ async def measure_trace(
 def print_table(title: str, rows: list[dict[str, Any]]) -> None:
     print(f"\n{title}")
     header = (
-        f"{'variant':<22}{'best/s':>9}{'median/s':>10}{'vs plain':>9}"
+        f"{'variant':<22}{'events':>7}{'best/s':>9}{'median/s':>10}{'vs plain':>9}"
         f"{'CPU us/dlv':>11}{'vs plain':>9}{'KiB/conn':>10}{'after':>7}  notes"
     )
     print(header)
@@ -794,10 +941,14 @@ def print_table(title: str, rows: list[dict[str, Any]]) -> None:
             notes.append(f"+{extra} other frames")
         shares = [run["server_cpu_share"] or 0 for run in row["runs"]]
         notes.append(f"server got {min(shares):.0%}-{max(shares):.0%} of its core")
+        cpu = sum(run["server_cpu_seconds"] for run in row["runs"])
+        if cpu:
+            gc_share = sum(run["gc_seconds"] for run in row["runs"]) / cpu
+            notes.append(f"GC {gc_share:.0%} of its CPU")
         ratio = f"{row['vs_plain_best']:.2f}x" if "vs_plain_best" in row else "-"
         cpu_ratio = f"{row['vs_plain_cpu']:.2f}x" if "vs_plain_cpu" in row else "-"
         print(
-            f"{row['variant']:<22}{row['best_deliveries_per_s']:>9,}"
+            f"{row['variant']:<22}{row['events']:>7}{row['best_deliveries_per_s']:>9,}"
             f"{row['median_deliveries_per_s']:>10,}{ratio:>9}"
             f"{row['median_server_cpu_us_per_delivery'] or 0:>11.2f}{cpu_ratio:>9}"
             f"{row['kib_per_connection']:>10.1f}{row.get('kib_per_connection_after', 0):>7.1f}"
@@ -840,6 +991,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=100, help="events per delivery burst")
     parser.add_argument("--rounds", type=int, default=3, help="delivery bursts per variant")
     parser.add_argument(
+        "--fastapi-events", type=int, default=None, help="events per fastapi.sse burst (events/4)"
+    )
+    parser.add_argument(
         "--yield-every", type=int, default=1, help="publisher yields to the loop every K events"
     )
     parser.add_argument(
@@ -847,13 +1001,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--big-events", type=int, default=20, help="events per large burst")
     parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help=f"comma-separated, from {VARIANTS}"
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated, from {VARIANTS + EXPERIMENTS}",
     )
     parser.add_argument("--shutdown-connections", type=int, default=1000)
     parser.add_argument("--uvloop", action="store_true", help="serve on uvloop, not asyncio")
     parser.add_argument("--no-trace", action="store_true", help="skip the tracemalloc phase")
     parser.add_argument(
         "--profile", type=Path, default=None, help="py-spy raw profiles of each burst go here"
+    )
+    parser.add_argument(
+        "--gc-threshold",
+        type=lambda text: tuple(int(part) for part in text.split(",")),
+        default=None,
+        help="experiment: gc.set_threshold(a,b,c) in the servers, e.g. 50000,20,100",
+    )
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="experiment: gc.freeze() once the feeds are open"
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
@@ -866,7 +1031,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.graceful_baseline = 1.0
         args.no_trace = True
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = set(args.variants) - set(VARIANTS)
+    unknown = set(args.variants) - set(VARIANTS) - set(EXPERIMENTS)
     if unknown:
         parser.error(f"unknown variants: {sorted(unknown)}")
     return args

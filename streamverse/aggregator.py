@@ -36,6 +36,10 @@ class Aggregator:
         self._dirty.add(stream_id)
         self._wake.set()
 
+    def mark_global(self) -> None:
+        """Something platform-wide changed (a stream went live); stats follow."""
+        self._wake.set()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="streamverse-aggregator")
 

@@ -126,7 +126,7 @@ async def update_status(
         row.ended_at = utcnow()
     await session.commit()
     await request.app.state.aggregator.publish_stream(row.id)
-    request.app.state.aggregator.mark(row.id)
+    request.app.state.aggregator.mark_global()
     await announce_status(broker, row)
     return row
 

@@ -279,6 +279,7 @@ class _Relay:
             target=self._loop.run_forever, name="dashboard-check-relay", daemon=True
         )
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
         self._refusing = False
         self._server: asyncio.Server | None = None
         self._gate: asyncio.Event | None = None
@@ -339,13 +340,20 @@ class _Relay:
     async def _close(self) -> None:
         if self._server is not None:
             self._server.close()
+        self._refusing = True
+        assert self._gate is not None
+        self._gate.set()  # held connections move on, see that we refuse, and close
         await self._cut()
-        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._handlers:
+            _, pending = await asyncio.wait(set(self._handlers), timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
         upstream: asyncio.StreamWriter | None = None
         self._writers.add(writer)
         try:
@@ -369,7 +377,12 @@ class _Relay:
                 await asyncio.gather(*pipes, return_exceptions=True)
         except OSError:
             pass
+        except asyncio.CancelledError:
+            # Only _close cancels a handler. Python 3.11's start_server would log a handler
+            # task that ends cancelled as an error (3.12 fixed that), so end it normally.
+            pass
         finally:
+            self._handlers.discard(handler)
             for end in (writer, upstream):
                 if end is not None:
                     self._writers.discard(end)
