@@ -3,7 +3,9 @@
 
 const $ = (selector) => document.querySelector(selector);
 const state = { user: JSON.parse(localStorage.getItem("streamverse.user") || "null"),
-                watching: null, feeds: [], watchRequest: 0, streamsRequest: 0 };
+                watching: null, feeds: [], watchRequest: 0, streamsRequest: 0,
+                activeStreams: null };
+const MAX_COMMENTS = 200;  // a long stream must not grow the page without limit
 
 function authHeaders() {
   return state.user ? { Authorization: `Bearer ${state.user.token}` } : {};
@@ -16,6 +18,7 @@ async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await response.json().catch(() => ({}));
+  if (response.status === 401 && !state.user) throw new Error("Sign up first (top right).");
   if (!response.ok) {
     const detail = typeof data.detail === "string" ? data.detail
       : (data.detail || []).map((error) => `${error.loc.at(-1)}: ${error.msg}`).join("; ");
@@ -63,7 +66,13 @@ function followGlobalStats() {
       (trending ? `Trending: ${trending}` : "Nothing trending yet.");
   };
   for (const type of ["stats", "reset"]) source.addEventListener(type, render);
-  source.addEventListener("stats", () => loadStreams().catch(showError));
+  // Reload the list when a stream starts or ends, not on every like or viewer.
+  source.addEventListener("stats", (event) => {
+    const active = JSON.parse(event.data).active_streams;
+    if (active === state.activeStreams) return;
+    state.activeStreams = active;
+    loadStreams().catch(showError);
+  });
 }
 
 function stopWatching() {
@@ -77,6 +86,7 @@ function showStatus(status) {
   // Offer only the move the server allows: scheduled -> live -> ended.
   $("#go-live").disabled = status !== "scheduled";
   $("#end-stream").disabled = status !== "live";
+  for (const control of $("#comment").elements) control.disabled = status === "ended";
 }
 
 async function watch(streamId) {
@@ -92,6 +102,7 @@ async function watch(streamId) {
   showStatus(stream.status);
   $(".owner-controls").hidden = !(state.user && state.user.id === stream.owner_id);
   $("#comments").replaceChildren();
+  history.replaceState(null, "", `#stream=${streamId}`);  // reload or share: same stream
   followAnalytics(streamId);
   followComments(streamId);
 }
@@ -151,8 +162,11 @@ function showComment(message) {
   if (message.type !== "comment") return;
   const item = document.createElement("li");
   item.textContent = `${message.data.user_name}: ${message.data.text}`;
-  $("#comments").append(item);
-  item.scrollIntoView({ block: "nearest" });
+  const list = $("#comments");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.append(item);
+  while (list.children.length > MAX_COMMENTS) list.firstElementChild.remove();
+  if (atBottom) item.scrollIntoView({ block: "nearest" });  // don't yank a reader back down
 }
 
 function onSubmit(selector, handler) {
@@ -206,3 +220,5 @@ $("#like").addEventListener("click", () =>
 renderUser();
 loadStreams().catch(showError);
 followGlobalStats();
+const linked = new URLSearchParams(location.hash.slice(1)).get("stream");
+if (linked) watch(linked).catch(showError);
