@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from . import sse
-from .deps import SessionDep
+from .feeds import Feed, FeedResponse
 from .likes import count_likes
 from .models import StreamAnalytics, StreamStatus
 from .streams import NOT_FOUND, STREAM_ENDED, get_stream, topic
@@ -44,6 +44,15 @@ async def stream_snapshot_from_state(state, stream_id: str) -> StreamAnalytics: 
     )
 
 
+FEED = Feed(
+    path=r"/streams/(?P<key>[^/]+)/analytics/live",
+    topic=lambda stream_id: topic(stream_id, "analytics"),
+    snapshot=stream_snapshot_from_state,
+    snapshot_type="analytics",
+    final_types=frozenset({STREAM_ENDED}),
+)
+
+
 @router.get(
     "/{stream_id}/analytics/live",
     response_class=StreamingResponse,
@@ -52,27 +61,10 @@ async def stream_snapshot_from_state(state, stream_id: str) -> StreamAnalytics: 
 async def live_analytics(
     stream_id: str,
     request: Request,
-    session: SessionDep,
     last_event_id: Annotated[str | None, Header()] = None,
     last_event_id_query: Annotated[str | None, Query(alias="last_event_id")] = None,
-) -> StreamingResponse:
-    """``analytics`` events with the stream's numbers whenever they change."""
-    since = sse.last_event_id(last_event_id, last_event_id_query)
-    await get_stream(session, stream_id)
-    return sse.response(analytics_events(request, stream_id, since))
+) -> FeedResponse:
+    """``analytics`` events with the stream's numbers whenever they change.
 
-
-async def analytics_events(request: Request, stream_id: str, since: int | None):  # type: ignore[no-untyped-def]
-    state = request.app.state
-    settings = state.settings
-    async with state.broker.subscribe(topic(stream_id, "analytics"), since) as subscription:
-        async for chunk in sse.event_stream(
-            subscription,
-            snapshot=lambda: stream_snapshot_from_state(state, stream_id),
-            resumed=since is not None,
-            keepalive=settings.sse_keepalive_seconds,
-            retry_ms=settings.sse_retry_ms,
-            snapshot_type="analytics",
-            final_types=frozenset({STREAM_ENDED}),
-        ):
-            yield chunk
+    Served by ``streamverse.feeds`` in front of FastAPI; this route documents it."""
+    return FeedResponse(FEED, stream_id, request.app.state)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from . import analytics, auth, comments, global_stats, likes, streams, web
 from .activity import Activity
@@ -13,6 +14,7 @@ from .aggregator import Aggregator
 from .broker import Broker
 from .config import Settings
 from .errors import install_error_handlers
+from .feeds import FeedRouter
 from .presence import Presence
 from .store import Store
 
@@ -21,6 +23,14 @@ StreamVerse is a live content platform and the reference app of a course on stre
 FastAPI. Authenticate with `Authorization: Bearer <token>` (from `POST /users`); WebSockets
 send `{"type": "auth", "token": ...}` as their first message.
 """
+
+
+class StreamVerseApp(FastAPI):
+    """FastAPI, with the live SSE feeds answered in front of it (see ``feeds``)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        feeds = [global_stats.FEED, analytics.FEED]
+        return FeedRouter(super().build_middleware_stack(), self.state, feeds)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,7 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.broker.close()
             await app.state.store.close()
 
-    app = FastAPI(title="StreamVerse", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = StreamVerseApp(
+        title="StreamVerse", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.settings = settings
     app.state.store = Store(settings.resolved_database_url())
     app.state.broker = Broker(

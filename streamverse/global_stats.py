@@ -14,8 +14,8 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
-from . import sse
 from .analytics import SSE_DOC
+from .feeds import Feed, FeedResponse
 from .models import CategoryStats, GlobalStats, StreamStatus, TrendingStream
 from .tables import LikeRow, StreamRow
 
@@ -79,26 +79,21 @@ async def global_snapshot(state) -> GlobalStats:  # type: ignore[no-untyped-def]
     )
 
 
+FEED = Feed(
+    path=r"/streams/global-stats/live",
+    topic=lambda _: TOPIC,
+    snapshot=lambda state, _: global_snapshot(state),
+    snapshot_type="stats",
+)
+
+
 @router.get("/global-stats/live", response_class=StreamingResponse, responses=SSE_DOC)
 async def live_global_stats(
     request: Request,
     last_event_id: Annotated[str | None, Header()] = None,
     last_event_id_query: Annotated[str | None, Query(alias="last_event_id")] = None,
-) -> StreamingResponse:
-    """``stats`` events with the platform's numbers whenever they change."""
-    since = sse.last_event_id(last_event_id, last_event_id_query)
-    return sse.response(stats_events(request, since))
+) -> FeedResponse:
+    """``stats`` events with the platform's numbers whenever they change.
 
-
-async def stats_events(request: Request, since: int | None):  # type: ignore[no-untyped-def]
-    state = request.app.state
-    async with state.broker.subscribe(TOPIC, since) as subscription:
-        async for chunk in sse.event_stream(
-            subscription,
-            snapshot=lambda: global_snapshot(state),
-            resumed=since is not None,
-            keepalive=state.settings.sse_keepalive_seconds,
-            retry_ms=state.settings.sse_retry_ms,
-            snapshot_type="stats",
-        ):
-            yield chunk
+    Served by ``streamverse.feeds`` in front of FastAPI; this route documents it."""
+    return FeedResponse(FEED, "", request.app.state)

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import HTTPException, status
-from fastapi.responses import StreamingResponse
 
 from .broker import RESET, Event, SubscriberDropped, Subscription
 
@@ -92,15 +91,11 @@ def last_event_id(header: str | None, query: str | None) -> int | None:
     return int(raw)
 
 
-def response(body: AsyncIterator[bytes]) -> StreamingResponse:
-    return StreamingResponse(body, media_type=MEDIA_TYPE, headers=HEADERS)
-
-
 async def event_stream(
     subscription: Subscription,
     *,
     snapshot: Snapshot,
-    resumed: bool,
+    initial: Any = None,
     keepalive: float,
     retry_ms: int,
     snapshot_type: str = "snapshot",
@@ -108,18 +103,18 @@ async def event_stream(
 ) -> AsyncIterator[bytes]:
     """Turn a broker subscription into SSE bytes.
 
-    A fresh client first gets a snapshot (with the topic's current id, so it can resume from
-    there); a resuming client gets exactly the events it missed; when history cannot bridge
-    the gap it gets ``event: reset`` with a fresh snapshot. Events whose type is in
+    A fresh client first gets ``initial``, the snapshot taken after subscribing, with the
+    topic's id at that moment, so it can resume from there; a resuming client (``initial``
+    None) gets exactly the events it missed; when history cannot bridge the gap it gets
+    ``event: reset`` with a fresh ``snapshot()``. Events whose type is in
     ``final_types`` end the stream after being sent. A dropped (too slow) subscriber gets
     ``event: dropped`` without an id, so its browser reconnects from its last real id.
     """
     # The retry hint rides on the first frame: a frame without data dispatches no event.
     first = f"retry: {int(retry_ms)}\n".encode()
-    if not resumed:
-        data = await snapshot()
-        yield first + encode(_json(data), event=snapshot_type, id=subscription.last_id)
-        first = b""
+    if initial is not None:
+        yield first + encode(_json(initial), event=snapshot_type, id=subscription.last_id)
+        first = initial = b""  # nothing of it stays alive for the feed's lifetime
     try:
         async for batch in subscription.batches(idle_after=keepalive):
             if batch is None:
@@ -130,8 +125,7 @@ async def event_stream(
             first = b""
             for event in batch:
                 if event.type == RESET:
-                    data = await snapshot()
-                    chunk += encode(_json(data), event=RESET, id=event.id)
+                    chunk += encode(_json(await snapshot()), event=RESET, id=event.id)
                 else:
                     chunk += frame(event)
                 if event.type in final_types:

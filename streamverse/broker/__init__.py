@@ -6,8 +6,7 @@ The backend is chosen by URL scheme (``memory://`` or ``redis://``) and imported
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from .base import RESET, Backend, Event, SubscriberDropped, Subscription
@@ -31,10 +30,11 @@ class Broker:
     async def publish(self, topic: str, type: str, data: Any) -> Event:
         return await self.backend.publish(topic, type, data)
 
-    @asynccontextmanager
-    async def subscribe(self, topic: str, since: int | None = None) -> AsyncIterator[Subscription]:
-        async with self.backend.subscribe(topic, since) as subscription:
-            yield subscription
+    def subscribe(
+        self, topic: str, since: int | None = None
+    ) -> AbstractAsyncContextManager[Subscription]:
+        """``async with broker.subscribe(topic, since) as subscription: async for ...``"""
+        return self.backend.subscribe(topic, since)
 
     async def last_id(self, topic: str) -> int:
         return await self.backend.last_id(topic)

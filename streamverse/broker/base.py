@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ class SubscriberDropped(Exception):
 class Subscription:
     """Events for one consumer: first what it missed, then live ones, in id order.
 
-    A bounded mailbox (a deque with a single waiter, cheaper than ``asyncio.Queue`` on the
+    A bounded mailbox (a list with a single waiter, cheaper than ``asyncio.Queue`` on the
     fan-out path). Backends fill it with ``deliver``; when it is full the subscriber is
     dropped, so a slow reader never holds up the publisher or anyone else.
     """
@@ -55,7 +54,7 @@ class Subscription:
         self.last_id: int | None = None
         """Id of the last event handed out; at first, the topic's newest id (or ``since``)."""
         self._max_pending = max_pending
-        self._events: deque[Event] = deque()
+        self._events: list[Event] = []  # swapped for a new list on each read: no copy
         self._waiter: asyncio.Future[None] | None = None
         self._dropped: str | None = None
         self._closed = False
@@ -119,12 +118,10 @@ class Subscription:
         when the subscriber was dropped; returns when the subscription is closed.
         """
         loop = asyncio.get_running_loop()
-        events = self._events
         try:
             while True:
-                if events:
-                    batch = list(events)
-                    events.clear()
+                if self._events:
+                    batch, self._events = self._events, []
                     self.last_id = batch[-1].id
                     yield batch
                     continue
