@@ -1,6 +1,6 @@
 """SSE fan-out: deliveries per second, memory per subscriber and shutdown time.
 
-Three servers, each a small FastAPI app on real uvicorn (httptools, asyncio loop, as
+Four servers, each a small FastAPI app on real uvicorn (httptools, asyncio loop, as
 ``streamverse serve`` runs) in its own process pinned to one core, driven by raw asyncio TCP
 clients in this process on the other core:
 
@@ -9,9 +9,10 @@ clients in this process on the other core:
 * ``fastapi.sse``: the same queue loop, the path function yields ``ServerSentEvent(data=...)``
   under ``response_class=EventSourceResponse``.
 * ``streamverse``: the real ``create_app()`` and its endpoint
-  ``/streams/{id}/analytics/live`` (broker subscription, ids, history, keep-alive timer,
-  snapshot), fed by ``broker.publish`` on the stream's analytics topic.
-* ``streamverse+presence``: the same endpoint wrapped in ``Presence.watching`` (what an SSE
+  ``/streams/{id}/analytics/live`` (served by ``streamverse.feeds`` in front of FastAPI:
+  broker subscription, ids, history, keep-alive timer, snapshot), fed by ``broker.publish``
+  on the stream's analytics topic.
+* ``streamverse+presence``: the same feed wrapped in ``Presence.watching`` (what an SSE
   feed that counts its viewers costs; the analytics endpoint itself does not count them).
 
 See bench/README.md for what each figure means. Run: ``python bench/bench_sse_fanout.py``.
@@ -25,6 +26,7 @@ import contextlib
 import gc
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -34,7 +36,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -50,19 +52,17 @@ from _common import (
     rss_kib,
     send_safely,
 )
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from streamverse import analytics, sse
 from streamverse.app import create_app
 from streamverse.config import Settings
-from streamverse.deps import SessionDep
-from streamverse.streams import get_stream, topic
+from streamverse.feeds import FeedResponse
+from streamverse.streams import topic
 
 VARIANTS = ("plain", "fastapi.sse", "streamverse", "streamverse+presence")
-EXPERIMENTS = ("streamverse-asgi", "streamverse-middleware")
-"""Variants run only when named in ``--variants`` (see ``raw_feed``)."""
 RESULTS = Path(__file__).resolve().parent / "results" / "sse_fanout.json"
 GRACEFUL_TIMEOUT = 5.0
 """uvicorn's ``timeout_graceful_shutdown`` for every server (``streamverse serve`` uses 5 s)."""
@@ -227,94 +227,28 @@ def streamverse_app(data_dir: str) -> Any:
         publisher.start(lambda: burst(stream_id, events, yield_every))
         return {"started": True}
 
-    @app.get("/bench/watched/{stream_id}/analytics/live", response_class=StreamingResponse)
-    async def watched_analytics(
-        stream_id: str,
-        request: Request,
-        session: SessionDep,
-        last_event_id: Annotated[str | None, Header()] = None,
-        last_event_id_query: Annotated[str | None, Query(alias="last_event_id")] = None,
-    ) -> StreamingResponse:
-        """``/streams/{id}/analytics/live`` that also joins presence while it is open."""
-        since = sse.last_event_id(last_event_id, last_event_id_query)
-        await get_stream(session, stream_id)
-        return sse.response(watched(request, stream_id, since))
-
-    async def watched(request: Request, stream_id: str, since: int | None) -> AsyncIterator[bytes]:
-        viewer = f"anonymous:{uuid.uuid4().hex}"
-        with request.app.state.presence.watching(stream_id, viewer):
-            async for chunk in analytics.analytics_events(request, stream_id, since):
-                yield chunk
-
     _add_trace_routes(app)
-    return app
+    return WatchedFeeds(app)
 
 
-RAW_PREFIX = "/raw/analytics/"
-RAW_HEADERS = [
-    (b"content-type", sse.MEDIA_TYPE.encode()),
-    *((name.lower().encode(), value.encode()) for name, value in sse.HEADERS.items()),
-]
+class WatchedFeeds:
+    """``/bench/watched/{id}/analytics/live``: the platform's analytics feed, in front of the
+    app like the real one, joined to presence for as long as it is open."""
 
-
-async def raw_feed(state: Any, stream_id: str, receive: Any, send: Any) -> None:
-    """Experiment: ``/streams/{id}/analytics/live`` as bare ASGI.
-
-    Same broker subscription, ``sse.event_stream`` and database snapshot, but no FastAPI
-    routing, dependencies, exit stacks, exception wrappers or ``StreamingResponse`` task group;
-    one small task per feed watches for the client's disconnect and closes the subscription.
-    """
-    settings = state.settings
-    async with state.broker.subscribe(topic(stream_id, "analytics")) as subscription:
-        watcher = asyncio.ensure_future(_until_disconnect(receive))
-        watcher.add_done_callback(lambda _: subscription.close())
-        try:
-            await send({"type": "http.response.start", "status": 200, "headers": RAW_HEADERS})
-            async for chunk in sse.event_stream(
-                subscription,
-                snapshot=lambda: analytics.stream_snapshot_from_state(state, stream_id),
-                resumed=False,
-                keepalive=settings.sse_keepalive_seconds,
-                retry_ms=settings.sse_retry_ms,
-            ):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            watcher.cancel()
-
-
-async def _until_disconnect(receive: Any) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-class RawFeedInFront:
-    """``streamverse-asgi``: ``raw_feed`` wrapped around the whole FastAPI app."""
+    PATH = re.compile(r"/bench/watched/(?P<key>[^/]+)/analytics/live")
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.state = app.state  # streamverse.server.Server finds begin_shutdown here
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(RAW_PREFIX):
-            await raw_feed(self.state, scope["path"][len(RAW_PREFIX) :], receive, send)
-        else:
+        found = self.PATH.fullmatch(scope["path"]) if scope["type"] == "http" else None
+        if found is None:
             await self.app(scope, receive, send)
-
-
-class RawFeedMiddleware:
-    """``streamverse-middleware``: ``raw_feed`` as a pure ASGI middleware (``add_middleware``),
-    so it runs inside Starlette's ServerErrorMiddleware but before routing."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(RAW_PREFIX):
-            state = scope["app"].state
-            await raw_feed(state, scope["path"][len(RAW_PREFIX) :], receive, send)
-        else:
-            await self.app(scope, receive, send)
+            return
+        stream_id, viewer = found["key"], f"anonymous:{uuid.uuid4().hex}"
+        with self.state.presence.watching(stream_id, viewer):
+            await FeedResponse(analytics.FEED, stream_id, self.state)(scope, receive, send)
 
 
 def _add_trace_routes(app: Any) -> None:
@@ -358,7 +292,7 @@ def _add_trace_routes(app: Any) -> None:
             result["total" if key == "filename" else "_"] = sum(s.size_diff for s in stats)
             result[key] = [
                 {
-                    "where": _short(str(stat.traceback)),
+                    "where": _short(str(stat.traceback), key),
                     "bytes": stat.size_diff,
                     "blocks": stat.count_diff,
                 }
@@ -368,12 +302,13 @@ def _add_trace_routes(app: Any) -> None:
         return result
 
 
-def _short(where: str) -> str:
-    for marker in ("site-packages/", "/streamverse/", "/lib/python3."):
-        if marker in where:
-            tail = where.split(marker, 1)[1]
-            return ("streamverse/" + tail) if marker == "/streamverse/" else tail
-    return where
+def _short(where: str, key: str) -> str:
+    """A traceback line without the install prefix (and without ``:0`` when grouped by file)."""
+    for pattern in (r"^.*site-packages/", r"^.*/lib/python3\.\d+/", r"^.*/(?=streamverse/)"):
+        where, found = re.subn(pattern, "", where)
+        if found:
+            break
+    return where.removesuffix(":0") if key == "filename" else where
 
 
 def serve(conn: Connection, variant: str, options: dict[str, Any]) -> None:
@@ -390,12 +325,7 @@ def serve(conn: Connection, variant: str, options: dict[str, Any]) -> None:
         GCClock.install()
         if options.get("gc_threshold"):
             gc.set_threshold(*options["gc_threshold"])
-        if variant == "streamverse-asgi":
-            app = RawFeedInFront(streamverse_app(options["data_dir"]))
-        elif variant == "streamverse-middleware":
-            app = streamverse_app(options["data_dir"])
-            app.add_middleware(RawFeedMiddleware)
-        elif variant.startswith("streamverse"):
+        if variant.startswith("streamverse"):
             app = streamverse_app(options["data_dir"])
         else:
             app = queue_app(variant)
@@ -411,7 +341,7 @@ def serve(conn: Connection, variant: str, options: dict[str, Any]) -> None:
         config = uvicorn.Config(
             app,
             loop="uvloop" if options.get("uvloop") else "asyncio",
-            log_level="warning",
+            log_level=options.get("log_level", "warning"),
             access_log=False,
             timeout_graceful_shutdown=options.get("graceful", GRACEFUL_TIMEOUT),
             backlog=4096,
@@ -455,8 +385,6 @@ class Target:
         self.query = f"stream_id={stream_id}"
         if self.variant == "streamverse":
             self.path = f"/streams/{stream_id}/analytics/live"
-        elif self.variant in ("streamverse-asgi", "streamverse-middleware"):
-            self.path = f"{RAW_PREFIX}{stream_id}"
         else:
             self.path = f"/bench/watched/{stream_id}/analytics/live"
         self.initial_frames = 1  # the snapshot
@@ -739,7 +667,9 @@ async def measure_shutdown(
     data_dir: str,
 ) -> dict[str, Any]:
     """SIGTERM with ``connections`` open feeds: until every client saw EOF / the process ended."""
-    options = server_options(args, data_dir, hook=hook, graceful=graceful)
+    # The baseline's "Cancel N running task(s)" error is the expected outcome: keep it quiet.
+    quiet = {} if hook else {"log_level": "critical"}
+    options = server_options(args, data_dir, hook=hook, graceful=graceful, **quiet)
     server = ServerProcess(serve, variant, options)
     pool: SSEPool | None = None
     try:
@@ -852,9 +782,14 @@ async def _breakdown(count: int) -> dict[str, float]:
                 if presence is not None:
                     stack.enter_context(presence.watching("bench", f"anonymous:{n:032x}"))
                 async with broker.subscribe("bench") as subscription:
-                    async for chunk in sse.event_stream(
-                        subscription, snapshot=snapshot, resumed=False, keepalive=15, retry_ms=2000
-                    ):
+                    body = sse.event_stream(
+                        subscription,
+                        snapshot=snapshot,
+                        initial=await snapshot(),
+                        keepalive=15,
+                        retry_ms=2000,
+                    )
+                    async for chunk in body:
                         yield chunk
 
         keep: list[Any] = [asyncio.create_task(drain(body(n))) for n in range(count)]
@@ -1003,7 +938,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--variants",
         default=",".join(VARIANTS),
-        help=f"comma-separated, from {VARIANTS + EXPERIMENTS}",
+        help=f"comma-separated, from {VARIANTS}",
     )
     parser.add_argument("--shutdown-connections", type=int, default=1000)
     parser.add_argument("--uvloop", action="store_true", help="serve on uvloop, not asyncio")
@@ -1031,7 +966,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.graceful_baseline = 1.0
         args.no_trace = True
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = set(args.variants) - set(VARIANTS) - set(EXPERIMENTS)
+    unknown = set(args.variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants: {sorted(unknown)}")
     return args
@@ -1048,7 +983,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "big": args.big,
             "big_events": args.big_events,
             "server": "uvicorn (httptools), " + ("uvloop" if args.uvloop else "asyncio loop"),
-            "cpus": len(os.sched_getaffinity(0)),
+            "cpus": args.cpu_count,
             "cpu_plan": {"server": args.cpus[0], "client": args.cpus[1]},
             "nofile": nofile,
             "python": sys.version.split()[0],
@@ -1067,7 +1002,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"\nskipping {args.big:,} subscribers: open-file limit is {nofile}")
                 results["big"] = {"skipped": f"RLIMIT_NOFILE {nofile}"}
             else:
-                big = [v for v in ("plain", "streamverse") if v in args.variants]
+                big = [v for v in args.variants if v in ("plain", "streamverse")]
                 big_rows = await fanout(
                     big, args.big, args.big_events, 1, args, data_dir, together=False
                 )
@@ -1096,6 +1031,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.cpu_count = len(os.sched_getaffinity(0))
     args.cpus = cpu_plan()  # before pinning this process, which narrows its own affinity
     pin(args.cpus[1])
     started = time.monotonic()
