@@ -305,3 +305,45 @@ def test_shutdown_ends_open_sse_feeds_instead_of_waiting_for_them(tmp_path):
     for feed in feeds:
         assert list(feed.events()) == []  # the body ended cleanly: no error, nothing more
         feed.close()
+
+
+def test_a_watched_stream_gets_periodic_snapshots_even_when_nothing_changes(server_factory):
+    background = server_factory(snapshot_interval_seconds=0.1, **FAST)
+    with httpx.Client(base_url=background.url, timeout=WAIT) as client:
+        _, owner = make_user(client)
+        stream = make_stream(client, owner, status="live")
+    viewer = Viewer(background, stream["id"])
+    try:
+        with SSEConnection(analytics_url(background, stream["id"])) as feed:
+            feed.until(lambda event: event.json()["viewers"] == 1)
+            again = feed.take(3)  # nothing changes from here on: these are the refreshes
+    finally:
+        viewer.leave()
+    assert [event.json()["viewers"] for event in again] == [1, 1, 1]
+    ids = [int(event.last_event_id) for event in again]
+    assert ids == sorted(set(ids))  # real events with ids, so a reconnect resumes after them
+
+
+def test_the_fastapi_routes_answer_the_feeds_the_same_way(tmp_path):
+    """FeedRouter answers feeds in front of FastAPI; the documented routes behind it must
+    behave the same when reached (they return the same FeedResponse)."""
+    from fastapi import FastAPI
+
+    from streamverse import Settings, create_app
+    from streamverse.notebook import BackgroundServer
+
+    app = create_app(Settings(data_dir=tmp_path, **FAST))
+    app.build_middleware_stack = lambda: FastAPI.build_middleware_stack(app)  # no FeedRouter
+    with BackgroundServer(app) as background:
+        with httpx.Client(base_url=background.url, timeout=WAIT) as client:
+            _, owner = make_user(client)
+            stream = make_stream(client, owner, status="live")
+            missing = client.get("/streams/nope/analytics/live")
+            bad = client.get("/streams/global-stats/live", headers={"Last-Event-ID": "x"})
+        with SSEConnection(analytics_url(background, stream["id"])) as feed:
+            (first,) = feed.take(1)
+            content_type = feed.response.headers["content-type"]
+    assert (missing.status_code, missing.json()) == (404, {"detail": "stream 'nope' not found"})
+    assert bad.status_code == 400 and "Last-Event-ID" in bad.json()["detail"]
+    assert content_type.startswith("text/event-stream")
+    assert (first.type, first.json()["status"]) == ("analytics", "live")

@@ -163,3 +163,23 @@ def test_unsubscribing_removes_the_subscriber():
 def test_unknown_scheme_is_a_clear_error():
     with pytest.raises(ValueError, match="unsupported broker URL"):
         Broker("kafka://x")
+
+
+def test_idle_topics_beyond_the_limit_are_forgotten_least_recently_used_first():
+    from streamverse.broker.memory import MemoryBackend
+
+    async def scenario():
+        backend = MemoryBackend(history_size=5, max_topics=3)
+        async with backend.subscribe("watched"):
+            for name in ("old", "recent"):
+                await backend.publish(name, "n", 1)
+            await backend.publish("old", "n", 2)  # "old" is now used more recently
+            await backend.publish("new", "n", 1)  # a 4th topic: the idle LRU one goes
+            kept = {name: await backend.last_id(name) for name in ("watched", "old", "recent")}
+        async with backend.subscribe("recent", since=1) as resumed:
+            (event,) = await drain(resumed, 1)
+        return kept, event.type
+
+    kept, first = run(scenario())
+    assert kept == {"watched": 0, "old": 2, "recent": 0}  # subscribed topics are never dropped
+    assert first == RESET  # a client resuming on a forgotten topic is told to reload

@@ -21,19 +21,36 @@ class _Topic:
 
 
 class MemoryBackend(Backend):
-    """One process, no services. Ids restart with the process (clients then get a reset)."""
+    """One process, no services. Ids restart with the process (clients then get a reset).
 
-    def __init__(self, history_size: int = 1000, queue_size: int = 1000) -> None:
+    Memory is bounded three ways: ``history_size`` events per topic, ``queue_size`` per
+    subscriber, and at most ``max_topics`` topics: past that, the least recently used topic
+    nobody is subscribed to is forgotten (a client resuming on it gets a reset).
+    """
+
+    def __init__(
+        self, history_size: int = 1000, queue_size: int = 1000, max_topics: int = 10_000
+    ) -> None:
         self._history_size = history_size
         self._queue_size = queue_size
-        self._topics: dict[str, _Topic] = {}
+        self._max_topics = max_topics
+        self._topics: dict[str, _Topic] = {}  # in order of last use, oldest first
         self._closed = False
 
     def _topic(self, name: str) -> _Topic:
-        topic = self._topics.get(name)
+        topic = self._topics.pop(name, None)
         if topic is None:
-            topic = self._topics[name] = _Topic(name, self._history_size)
+            topic = _Topic(name, self._history_size)
+            if len(self._topics) >= self._max_topics:
+                self._forget_an_idle_topic()
+        self._topics[name] = topic  # (re)inserted last: the most recently used
         return topic
+
+    def _forget_an_idle_topic(self) -> None:
+        for name, topic in self._topics.items():
+            if not topic.subscribers:
+                del self._topics[name]
+                return
 
     async def connect(self) -> None:
         self._closed = False
