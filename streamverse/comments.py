@@ -26,6 +26,8 @@ from .tables import CommentRow, StreamRow, utcnow
 router = APIRouter(prefix="/streams", tags=["comments"])
 
 NDJSON = "application/x-ndjson"
+MAX_REPLAY = 1000
+"""Most comments a feed replays on connect, so a reconnect costs bounded work."""
 
 
 @router.post(
@@ -75,7 +77,9 @@ async def post_comment(
             "content": {NDJSON: {}},
             "description": (
                 "One JSON object per line: {type: 'comment', data: Comment}, "
-                "{type: 'keepalive'} when idle, and {type: 'end', data: {reason}} last."
+                "{type: 'keepalive'} when idle, {type: 'reset', data: {reason}} when more "
+                "comments were missed than can be replayed, and {type: 'end', data: {reason}} "
+                "last."
             ),
         },
     },
@@ -86,18 +90,25 @@ async def live_comments(
     session: SessionDep,
     settings: SettingsDep,
     viewer: OptionalUser,
-    recent: Annotated[int | None, Query(ge=0, le=1000, description="Comments to replay")] = None,
+    recent: Annotated[
+        int | None, Query(ge=0, le=MAX_REPLAY, description="Comments to replay")
+    ] = None,
+    since: Annotated[
+        int | None,
+        Query(ge=0, description="Resume: replay every comment after this comment id instead"),
+    ] = None,
 ) -> StreamingResponse:
-    """Recent comments, then each new one as it is posted, until the stream ends."""
+    """Recent comments (or all since a comment id), then each new one as it is posted,
+    until the stream ends."""
     stream = await get_stream(session, stream_id)
     count = settings.recent_comments if recent is None else recent
     viewer_key = viewer.id if viewer else f"anonymous:{uuid.uuid4().hex}"
-    lines = comment_lines(request, stream, count, viewer_key)
+    lines = comment_lines(request, stream, count, viewer_key, since)
     return StreamingResponse(lines, media_type=NDJSON, headers={"X-Accel-Buffering": "no"})
 
 
 async def comment_lines(
-    request: Request, stream: StreamRow, count: int, viewer: str
+    request: Request, stream: StreamRow, count: int, viewer: str, since: int | None = None
 ) -> AsyncIterator[bytes]:
     state = request.app.state
     keepalive = state.settings.sse_keepalive_seconds
@@ -106,7 +117,11 @@ async def comment_lines(
             # Read after subscribing: an end or a comment that lands in between is not lost.
             ended = await has_ended(request, stream.id)
             replayed = 0
-            for comment in await recent_comments(request, stream.id, count):
+            comments, complete = await replay(request, stream.id, count, since)
+            if not complete:
+                reason = f"more than {MAX_REPLAY} comments missed; these are the newest"
+                yield _line("reset", {"reason": reason})
+            for comment in comments:
                 yield _line("comment", comment.model_dump(mode="json"))
                 replayed = comment.id
             if ended:
@@ -136,14 +151,28 @@ async def has_ended(request: Request, stream_id: str) -> bool:
         return await session.scalar(query) == StreamStatus.ended
 
 
-async def recent_comments(request: Request, stream_id: str, count: int) -> list[Comment]:
-    """The newest ``count`` comments, oldest first. A short session: streams outlive it."""
+async def replay(
+    request: Request, stream_id: str, count: int, since: int | None
+) -> tuple[list[Comment], bool]:
+    """What a new feed sends first, oldest first: every comment after ``since`` (at most
+    ``MAX_REPLAY``; the flag is False when more were missed), or the newest ``count``."""
+    if since is None:
+        return await recent_comments(request, stream_id, count), True
+    comments = await recent_comments(request, stream_id, MAX_REPLAY + 1, after=since)
+    return comments[-MAX_REPLAY:], len(comments) <= MAX_REPLAY
+
+
+async def recent_comments(
+    request: Request, stream_id: str, count: int, after: int = 0
+) -> list[Comment]:
+    """The newest ``count`` comments with ids above ``after``, oldest first. A short
+    session: a feed outlives it."""
     if count == 0:
         return []
     async with request.app.state.store.session() as session:
         query = (
             select(CommentRow)
-            .where(CommentRow.stream_id == stream_id)
+            .where(CommentRow.stream_id == stream_id, CommentRow.id > after)
             .order_by(CommentRow.id.desc())
             .limit(count)
         )

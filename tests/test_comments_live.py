@@ -297,12 +297,12 @@ def test_comment_posted_while_connecting_is_sent_exactly_once(
     reached, release = threading.Event(), threading.Event()
     real_recent = comments.recent_comments
 
-    async def held_recent(request, stream_id, count):
+    async def held_recent(request, stream_id, count, **options):
         if post_at == "before-replay-read":
             reached.set()
             await asyncio.to_thread(release.wait, WAIT)
-            return await real_recent(request, stream_id, count)
-        result = await real_recent(request, stream_id, count)
+            return await real_recent(request, stream_id, count, **options)
+        result = await real_recent(request, stream_id, count, **options)
         reached.set()
         await asyncio.to_thread(release.wait, WAIT)
         return result
@@ -407,3 +407,32 @@ def test_comments_published_out_of_id_order_are_all_delivered(
         set_status(client, headers, stream["id"], "ended")
         assert feed.rest() == [comment(second), comment(first), END]
         feed.join()
+
+
+def test_a_feed_resumes_after_the_last_comment_it_saw(
+    server, client, make_user, make_stream, post_comment, set_status, open_feed
+):
+    _, headers = make_user(client, "owner")
+    stream = make_stream(client, headers, status="live")
+    seen, *missed = [post_comment(client, headers, stream["id"], f"c{n}") for n in range(4)]
+    feed = open_feed(server.url, live_path(stream["id"]), {"since": seen["id"], "recent": 1})
+    assert [feed.next_message() for _ in missed] == [comment(c) for c in missed]
+    later = post_comment(client, headers, stream["id"], "live again")
+    assert feed.next_message() == comment(later)
+    set_status(client, headers, stream["id"], "ended")
+    assert feed.rest() == [END]
+    feed.join()
+
+
+def test_missing_more_than_can_be_replayed_says_so_before_the_newest(
+    server, client, make_user, make_stream, post_comment, open_feed, monkeypatch
+):
+    monkeypatch.setattr(comments, "MAX_REPLAY", 2)
+    _, headers = make_user(client, "owner")
+    stream = make_stream(client, headers, status="live")
+    posted = [post_comment(client, headers, stream["id"], f"c{n}") for n in range(4)]
+    feed = open_feed(server.url, live_path(stream["id"]), {"since": 0})
+    reset = feed.next_message()
+    assert reset["type"] == "reset" and "more than 2 comments missed" in reset["data"]["reason"]
+    assert [feed.next_message(), feed.next_message()] == [comment(c) for c in posted[-2:]]
+    feed.close()

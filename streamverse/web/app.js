@@ -131,30 +131,46 @@ function followAnalytics(streamId) {
 }
 
 async function followComments(streamId) {
+  // NDJSON over fetch. If the connection drops (a network blip, a server restart), reconnect
+  // with ?since=<last comment id>: the server replays exactly what was missed.
   const controller = new AbortController();
   state.feeds.push(() => controller.abort());
-  let buffer = "";
-  try {
-    const response = await fetch(`/streams/${streamId}/comments/live`,
-      { headers: authHeaders(), signal: controller.signal });
-    if (!response.ok) {  // e.g. a token the server no longer knows: say so, do not go quiet
-      const data = await response.json().catch(() => ({}));
-      throw new Error(data.detail || `comments: ${response.status} ${response.statusText}`);
-    }
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      let newline;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        if (line) showComment(JSON.parse(line));
+  let lastId = null;
+  for (let attempt = 0; !controller.signal.aborted; attempt++) {
+    let ended = false;
+    try {
+      const query = lastId === null ? "" : `?since=${lastId}`;
+      const response = await fetch(`/streams/${streamId}/comments/live${query}`,
+        { headers: authHeaders(), signal: controller.signal });
+      if (!response.ok) {  // e.g. a token the server no longer knows: say so, do not go quiet
+        const data = await response.json().catch(() => ({}));
+        throw new Error(data.detail || `comments: ${response.status} ${response.statusText}`);
       }
+      attempt = 0;
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let newline;
+        while ((newline = buffer.indexOf("\n")) >= 0) {
+          const message = buffer.slice(0, newline) && JSON.parse(buffer.slice(0, newline));
+          buffer = buffer.slice(newline + 1);
+          if (!message) continue;
+          if (message.type === "comment") lastId = message.data.id;
+          if (message.type === "reset") $("#comments").replaceChildren();
+          if (message.type === "end") ended = message.data.reason === "stream ended";
+          showComment(message);
+        }
+      }
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      showError(error);
+      if (attempt >= 5) return;  // the server keeps refusing: stop, the message says why
     }
-  } catch (error) {
-    if (error.name !== "AbortError") showError(error);
+    if (ended) return;  // the stream is over; nothing more will come
+    await new Promise((resume) => setTimeout(resume, Math.min(1000 * 2 ** attempt, 15000)));
   }
 }
 
