@@ -30,6 +30,7 @@ class Aggregator:
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._last_global: dict[str, Any] | None = None
 
     def mark(self, stream_id: str) -> None:
         """Something about this stream changed; an event follows within ``interval``."""
@@ -62,8 +63,11 @@ class Aggregator:
         )
 
     async def publish_global(self) -> None:
-        snapshot = await global_snapshot(self._state)
-        await self._state.broker.publish(GLOBAL_TOPIC, "stats", snapshot.model_dump(mode="json"))
+        """Publish the platform's numbers, unless they are the same as last time."""
+        snapshot = (await global_snapshot(self._state)).model_dump(mode="json")
+        if snapshot != self._last_global:
+            self._last_global = snapshot
+            await self._state.broker.publish(GLOBAL_TOPIC, "stats", snapshot)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

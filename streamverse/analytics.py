@@ -50,6 +50,7 @@ FEED = Feed(
     snapshot=stream_snapshot_from_state,
     snapshot_type="analytics",
     final_types=frozenset({STREAM_ENDED}),
+    finished=lambda snapshot: snapshot.status == StreamStatus.ended,
 )
 
 

@@ -20,7 +20,7 @@ from .auth import UNAUTHORIZED, CurrentUser, OptionalUser
 from .broker import SubscriberDropped
 from .deps import BrokerDep, SessionDep, SettingsDep
 from .models import Comment, CommentCreate, ErrorBody, StreamStatus
-from .streams import NOT_FOUND, STREAM_ENDED, get_stream, topic
+from .streams import MAX_SQL_INT, NOT_FOUND, STREAM_ENDED, get_stream, topic
 from .tables import CommentRow, StreamRow, utcnow
 
 router = APIRouter(prefix="/streams", tags=["comments"])
@@ -95,7 +95,11 @@ async def live_comments(
     ] = None,
     since: Annotated[
         int | None,
-        Query(ge=0, description="Resume: replay every comment after this comment id instead"),
+        Query(
+            ge=0,
+            le=MAX_SQL_INT,
+            description="Resume: replay every comment after this comment id instead",
+        ),
     ] = None,
 ) -> StreamingResponse:
     """Recent comments (or all since a comment id), then each new one as it is posted,

@@ -46,6 +46,9 @@ class Feed:
     """(app state, key) -> the current state; raises ``NotFound`` for an unknown key."""
     snapshot_type: str
     final_types: frozenset[str] = frozenset()
+    """Event types after which the feed ends (e.g. ``stream_ended``)."""
+    finished: Callable[[Any], bool] = lambda snapshot: False
+    """True when the snapshot says nothing more will come: the feed sends it and ends."""
 
     def match(self, path: str) -> str | None:
         found = re.fullmatch(self.path, path)
@@ -78,6 +81,15 @@ class FeedResponse(Response):
                 current = await feed.snapshot(state, self.key)
             except NotFound as error:
                 await send_json(send, 404, {"detail": error.detail})
+                return
+            if since is None and feed.finished(current):  # e.g. the stream ended before
+                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+                frame = sse.encode(
+                    sse.to_json(current), event=feed.snapshot_type, id=subscription.last_id
+                )
+                ended = json.dumps({"stream_id": self.key})  # as the live end event carries
+                end = b"".join(sse.encode(ended, event=kind) for kind in sorted(feed.final_types))
+                await send({"type": "http.response.body", "body": frame + end})
                 return
             watcher = asyncio.ensure_future(_until_disconnect(receive))
             watcher.add_done_callback(lambda _: subscription.close())

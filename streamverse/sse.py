@@ -82,7 +82,7 @@ def last_event_id(header: str | None, query: str | None) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     raw = raw.strip()
-    if not raw.isdecimal() or not raw.isascii():
+    if not raw.isdecimal() or not raw.isascii() or len(raw) > 18:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             f"malformed Last-Event-ID {raw[:40]!r}: expected the integer id of the last "
@@ -113,7 +113,7 @@ async def event_stream(
     # The retry hint rides on the first frame: a frame without data dispatches no event.
     first = f"retry: {int(retry_ms)}\n".encode()
     if initial is not None:
-        yield first + encode(_json(initial), event=snapshot_type, id=subscription.last_id)
+        yield first + encode(to_json(initial), event=snapshot_type, id=subscription.last_id)
         first = initial = b""  # nothing of it stays alive for the feed's lifetime
     try:
         async for batch in subscription.batches(idle_after=keepalive):
@@ -125,7 +125,7 @@ async def event_stream(
             first = b""
             for event in batch:
                 if event.type == RESET:
-                    chunk += encode(_json(await snapshot()), event=RESET, id=event.id)
+                    chunk += encode(to_json(await snapshot()), event=RESET, id=event.id)
                 else:
                     chunk += frame(event)
                 if event.type in final_types:
@@ -134,10 +134,11 @@ async def event_stream(
             yield bytes(chunk)
     except SubscriberDropped as dropped:
         data = {"reason": dropped.reason, "last_id": dropped.last_id}
-        yield encode(_json(data), event="dropped")
+        yield encode(to_json(data), event="dropped")
 
 
-def _json(data: Any) -> str:
+def to_json(data: Any) -> str:
+    """A Pydantic model or plain data as compact JSON."""
     if hasattr(data, "model_dump_json"):
         return data.model_dump_json()
     return json.dumps(data, separators=(",", ":"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth import UNAUTHORIZED, CurrentUser, new_id
@@ -33,6 +33,9 @@ def topic(stream_id: str, kind: str) -> str:
     """Broker topic name for one kind of per-stream event: ``stream:{id}:{kind}``."""
     return f"stream:{stream_id}:{kind}"
 
+
+MAX_SQL_INT = 2**63 - 1
+"""Largest integer a database column or OFFSET takes: bigger query values are a 422."""
 
 NOT_FOUND = {404: {"model": ErrorBody, "description": "Unknown stream"}}
 
@@ -72,7 +75,7 @@ async def list_streams(
     status_filter: Annotated[StreamStatus | None, Query(alias="status")] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_SQL_INT)] = 0,
 ) -> list[StreamRow]:
     """Streams, newest first, optionally filtered by status and category."""
     query = select(StreamRow).order_by(StreamRow.created_at.desc(), StreamRow.id)
@@ -119,12 +122,19 @@ async def update_status(
             status.HTTP_409_CONFLICT,
             f"cannot change status from {current.value!r} to {body.status.value!r}: {hint}",
         )
-    row.status = body.status
-    if body.status is StreamStatus.live:
-        row.started_at = utcnow()
-    else:
-        row.ended_at = utcnow()
+    # Compare-and-set: of two concurrent requests for the same move, exactly one wins.
+    moved_at = {"started_at" if body.status is StreamStatus.live else "ended_at": utcnow()}
+    moved = await session.execute(
+        update(StreamRow)
+        .where(StreamRow.id == stream_id, StreamRow.status == current)
+        .values(status=body.status, **moved_at)
+    )
     await session.commit()
+    if moved.rowcount != 1:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "the stream's status changed meanwhile; reload it"
+        )
+    await session.refresh(row)
     await request.app.state.aggregator.publish_stream(row.id)
     request.app.state.aggregator.mark_global()
     await announce_status(broker, row)

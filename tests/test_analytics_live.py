@@ -347,3 +347,32 @@ def test_the_fastapi_routes_answer_the_feeds_the_same_way(tmp_path):
     assert bad.status_code == 400 and "Last-Event-ID" in bad.json()["detail"]
     assert content_type.startswith("text/event-stream")
     assert (first.type, first.json()["status"]) == ("analytics", "live")
+
+
+def test_the_feed_of_an_ended_stream_sends_its_final_numbers_and_closes(live, http):
+    _, owner = make_user(http)
+    stream = make_stream(http, owner, status="ended")
+    with SSEConnection(analytics_url(live, stream["id"])) as feed:
+        events = list(feed.events())  # returns only because the server ends the body
+    assert [event.type for event in events] == ["analytics", "stream_ended"]
+    assert events[0].json()["status"] == "ended"
+    assert events[1].json() == {"stream_id": stream["id"]}
+
+
+def test_feeds_of_unknown_streams_leave_no_topic_behind(live, http):
+    topics = live.app.state.broker.backend._topics
+    for n in range(20):
+        assert http.get(f"/streams/made-up-{n}/analytics/live").status_code == 404
+    assert not any(name.startswith("stream:made-up-") for name in topics)
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/streams/global-stats/live", {"Last-Event-ID": "9" * 5000}, 400),
+        ("/streams?offset=" + "9" * 20, {}, 422),
+    ],
+)
+def test_absurd_numbers_are_client_errors_not_crashes(live, http, path, headers, status):
+    response = http.get(path, headers=headers)
+    assert response.status_code == status and "detail" in response.json()

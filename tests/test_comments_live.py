@@ -436,3 +436,10 @@ def test_missing_more_than_can_be_replayed_says_so_before_the_newest(
     assert reset["type"] == "reset" and "more than 2 comments missed" in reset["data"]["reason"]
     assert [feed.next_message(), feed.next_message()] == [comment(c) for c in posted[-2:]]
     feed.close()
+
+
+def test_a_since_too_large_for_the_database_is_a_422(server, client, make_user, make_stream):
+    _, headers = make_user(client, "owner")
+    stream = make_stream(client, headers, status="live")
+    response = client.get(live_path(stream["id"]), params={"since": "9" * 20})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "since"

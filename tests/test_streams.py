@@ -320,3 +320,20 @@ def test_docs_page_is_html(client):
     assert response.headers["content-type"].startswith("text/html")
     assert "swagger-ui" in response.text.lower()
     assert "/openapi.json" in response.text
+
+
+def test_concurrent_status_changes_let_exactly_one_win(server, client, make_user, make_stream):
+    import concurrent.futures
+
+    _, owner = make_user(client, "racer")
+    stream = make_stream(client, owner)
+    url = f"{server.url}/streams/{stream['id']}/status"
+
+    def put(status):
+        with httpx.Client(timeout=10) as http:
+            return http.put(url, json={"status": status}, headers=owner).status_code
+
+    for status in ("live", "ended"):
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            codes = sorted(pool.map(put, [status] * 10))
+        assert codes == [200] + [409] * 9, (status, codes)

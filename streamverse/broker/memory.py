@@ -88,6 +88,8 @@ class MemoryBackend(Backend):
             yield subscription
         finally:
             state.subscribers.discard(subscription)
+            if not state.subscribers and state.next_id == 1:  # nothing was ever published:
+                self._topics.pop(topic, None)  # a mistyped or made-up topic leaves nothing
 
     async def last_id(self, topic: str) -> int:
         state = self._topics.get(topic)
