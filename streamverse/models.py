@@ -95,7 +95,7 @@ class StreamAnalytics(Schema):
 
     stream_id: str
     status: StreamStatus
-    viewers: int = Field(description="Distinct viewers connected to the stream's live feeds now.")
+    viewers: int = Field(description="Distinct viewers connected to its comments feed now.")
     peak_viewers: int = Field(description="Most viewers at once since the server started.")
     likes: int
     comments_per_minute: float = Field(description="Comments and chat over the last 60 s.")
@@ -119,6 +119,6 @@ class TrendingStream(Schema):
 
 class GlobalStats(Schema):
     active_streams: int = Field(description="Streams whose status is live.")
-    total_viewers: int = Field(description="Viewers connected to live feeds, all streams.")
+    total_viewers: int = Field(description="Viewers of all live streams (comments feeds).")
     popular_categories: list[CategoryStats]
     trending: list[TrendingStream]
