@@ -21,7 +21,12 @@ class _Topic:
 
 
 class MemoryBackend(Backend):
-    """One process, no services. Ids restart with the process (clients then get a reset).
+    """One process, no services.
+
+    Ids restart with the process: a client resuming with an id from before a restart gets
+    a reset while that id is ahead of the new ids, but not once the new process has
+    published past it. Feeds whose events are full snapshots do not care; for feeds that
+    must not miss an event across restarts, use a backend with global ids (Redis).
 
     Memory is bounded three ways: ``history_size`` events per topic, ``queue_size`` per
     subscriber, and at most ``max_topics`` topics: past that, the least recently used topic
