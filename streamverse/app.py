@@ -55,8 +55,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = Store(settings.resolved_database_url())
+    snapshots = {
+        "analytics": settings.snapshot_history_size,
+        "stats": settings.snapshot_history_size,
+    }
     app.state.broker = Broker(
-        settings.broker_url, settings.history_size, settings.subscriber_queue_size
+        settings.broker_url,
+        settings.history_size,
+        settings.subscriber_queue_size,
+        history_sizes=snapshots,
     )
     aggregator = Aggregator(
         app.state, settings.analytics_interval_seconds, settings.snapshot_interval_seconds

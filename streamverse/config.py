@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     )
     broker_url: str = Field("memory://", description="memory:// (one process) or redis://...")
     history_size: int = Field(1000, ge=1, description="Events kept per broker topic for resume.")
+    snapshot_history_size: int = Field(
+        50,
+        ge=1,
+        description="Events kept on topics whose events are full snapshots (analytics, stats):"
+        " a longer gap gets a reset with a fresh snapshot, which is just as good.",
+    )
     subscriber_queue_size: int = Field(
         1000, ge=1, description="Events a subscriber may lag behind before it is dropped."
     )

@@ -183,3 +183,18 @@ def test_idle_topics_beyond_the_limit_are_forgotten_least_recently_used_first():
     kept, first = run(scenario())
     assert kept == {"watched": 0, "old": 2, "recent": 0}  # subscribed topics are never dropped
     assert first == RESET  # a client resuming on a forgotten topic is told to reload
+
+
+def test_history_can_be_shorter_for_a_kind_of_topic():
+    async def scenario():
+        broker = Broker(history_size=100, history_sizes={"analytics": 3})
+        for name in ("stream:1:analytics", "stream:1:comments"):
+            for n in range(10):
+                await broker.publish(name, "n", n)
+        firsts = {}
+        for name in ("stream:1:analytics", "stream:1:comments"):
+            async with broker.subscribe(name, since=5) as subscription:
+                firsts[name] = (await drain(subscription, 1))[0].type
+        return firsts
+
+    assert run(scenario()) == {"stream:1:analytics": RESET, "stream:1:comments": "n"}

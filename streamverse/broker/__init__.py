@@ -6,6 +6,7 @@ The backend is chosen by URL scheme (``memory://`` or ``redis://``) and imported
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -17,9 +18,15 @@ __all__ = ["RESET", "Broker", "Event", "SubscriberDropped", "Subscription"]
 class Broker:
     """The facade callers use; it forwards to the backend named by ``url``."""
 
-    def __init__(self, url: str = "memory://", history_size: int = 1000, queue_size: int = 1000):
+    def __init__(
+        self,
+        url: str = "memory://",
+        history_size: int = 1000,
+        queue_size: int = 1000,
+        history_sizes: Mapping[str, int] | None = None,
+    ):
         self.url = url
-        self.backend: Backend = _backend_for(url, history_size, queue_size)
+        self.backend: Backend = _backend_for(url, history_size, queue_size, history_sizes)
 
     async def connect(self) -> None:
         await self.backend.connect()
@@ -43,12 +50,14 @@ class Broker:
         return self.backend.subscriber_count(topic)
 
 
-def _backend_for(url: str, history_size: int, queue_size: int) -> Backend:
+def _backend_for(
+    url: str, history_size: int, queue_size: int, history_sizes: Mapping[str, int] | None
+) -> Backend:
     scheme = url.split("://", 1)[0]
     if scheme == "memory":
         from .memory import MemoryBackend
 
-        return MemoryBackend(history_size, queue_size)
+        return MemoryBackend(history_size, queue_size, history_sizes=history_sizes)
     raise ValueError(
         f"unsupported broker URL scheme {scheme!r}; use memory:// (redis:// is planned)"
     )

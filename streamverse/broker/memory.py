@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,15 +28,21 @@ class MemoryBackend(Backend):
     published past it. Feeds whose events are full snapshots do not care; for feeds that
     must not miss an event across restarts, use a backend with global ids (Redis).
 
-    Memory is bounded three ways: ``history_size`` events per topic, ``queue_size`` per
+    Memory is bounded three ways: ``history_size`` events per topic (``history_sizes`` sets
+    it per kind of topic, the part of its name after the last colon), ``queue_size`` per
     subscriber, and at most ``max_topics`` topics: past that, the least recently used topic
     nobody is subscribed to is forgotten (a client resuming on it gets a reset).
     """
 
     def __init__(
-        self, history_size: int = 1000, queue_size: int = 1000, max_topics: int = 10_000
+        self,
+        history_size: int = 1000,
+        queue_size: int = 1000,
+        max_topics: int = 10_000,
+        history_sizes: Mapping[str, int] | None = None,
     ) -> None:
         self._history_size = history_size
+        self._history_sizes = dict(history_sizes or {})
         self._queue_size = queue_size
         self._max_topics = max_topics
         self._topics: dict[str, _Topic] = {}  # in order of last use, oldest first
@@ -45,7 +51,8 @@ class MemoryBackend(Backend):
     def _topic(self, name: str) -> _Topic:
         topic = self._topics.pop(name, None)
         if topic is None:
-            topic = _Topic(name, self._history_size)
+            kind = name.rsplit(":", 1)[-1]  # "stream:42:analytics" -> "analytics"
+            topic = _Topic(name, self._history_sizes.get(kind, self._history_size))
             if len(self._topics) >= self._max_topics:
                 self._forget_an_idle_topic()
         self._topics[name] = topic  # (re)inserted last: the most recently used
