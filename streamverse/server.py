@@ -8,6 +8,7 @@ responses; this server calls it first, so shutdown with thousands of open feeds 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from typing import Any
@@ -15,6 +16,11 @@ from typing import Any
 import uvicorn
 
 logger = logging.getLogger("streamverse.server")
+
+
+STALLED_AFTER = 1.0
+"""Seconds after the feeds were ended that a connection still unable to take its last bytes
+(a client that stopped reading) is cut, instead of holding shutdown until the timeout."""
 
 
 class Server(uvicorn.Server):
@@ -25,7 +31,23 @@ class Server(uvicorn.Server):
                 await hook()
             except Exception:
                 logger.exception("begin_shutdown hook failed; falling back to uvicorn's timeout")
-        await super().shutdown(sockets=sockets)
+            loop = asyncio.get_running_loop()
+            cutter = loop.call_later(STALLED_AFTER, self._cut_stalled_connections)
+        try:
+            await super().shutdown(sockets=sockets)
+        finally:
+            if hook is not None:
+                cutter.cancel()
+
+    def _cut_stalled_connections(self) -> None:
+        """A feed whose client stopped reading cannot finish: its writes wait for buffer
+        space that never comes. Data still queued after the grace period means exactly
+        that; aborting the transport ends the write, and so the response."""
+        for connection in list(self.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None and transport.get_write_buffer_size() > 0:
+                logger.info("cutting a connection that stopped reading during shutdown")
+                transport.abort()
 
 
 def _begin_shutdown_hook(app: Any) -> Any:

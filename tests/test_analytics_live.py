@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sse_client import SSEConnection, SSEParser
 
+from streamverse import Settings, create_app
+from streamverse.notebook import BackgroundServer
 from streamverse.streams import topic
 
 FAST = {"analytics_interval_seconds": 0.02}
@@ -290,10 +292,10 @@ def test_global_stats_rank_streams_by_the_documented_score(server_factory):
 
 @pytest.mark.timeout(40)
 def test_shutdown_ends_open_sse_feeds_instead_of_waiting_for_them(tmp_path):
-    from conftest import start_server
-
-    background = start_server(tmp_path, **FAST)
-    background.graceful_timeout = 60  # a regression shows as a pytest timeout, not a pass
+    # A long graceful timeout: a regression shows as a pytest timeout, not a slow pass.
+    background = BackgroundServer(
+        create_app(Settings(data_dir=tmp_path, **FAST)), graceful_timeout=60
+    )
     with httpx.Client(base_url=background.url, timeout=WAIT) as client:
         _, owner = make_user(client)
         stream = make_stream(client, owner, status="live")
@@ -328,9 +330,6 @@ def test_the_fastapi_routes_answer_the_feeds_the_same_way(tmp_path):
     """FeedRouter answers feeds in front of FastAPI; the documented routes behind it must
     behave the same when reached (they return the same FeedResponse)."""
     from fastapi import FastAPI
-
-    from streamverse import Settings, create_app
-    from streamverse.notebook import BackgroundServer
 
     app = create_app(Settings(data_dir=tmp_path, **FAST))
     app.build_middleware_stack = lambda: FastAPI.build_middleware_stack(app)  # no FeedRouter
@@ -376,3 +375,32 @@ def test_feeds_of_unknown_streams_leave_no_topic_behind(live, http):
 def test_absurd_numbers_are_client_errors_not_crashes(live, http, path, headers, status):
     response = http.get(path, headers=headers)
     assert response.status_code == status and "detail" in response.json()
+
+
+@pytest.mark.timeout(40)
+def test_a_client_that_stopped_reading_does_not_hold_up_shutdown(tmp_path):
+    # A long graceful timeout: a regression shows as a pytest timeout, not a slow pass.
+    settings = Settings(data_dir=tmp_path, subscriber_queue_size=100_000)
+    background = BackgroundServer(create_app(settings), graceful_timeout=60)
+    with httpx.Client(base_url=background.url, timeout=WAIT) as client:
+        _, owner = make_user(client)
+        stream = make_stream(client, owner, status="live")
+    path = f"/streams/{stream['id']}/analytics/live"
+    broker, name = background.app.state.broker, topic(stream["id"], "analytics")
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", background.port))
+    stalled.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    try:
+        wait_until(lambda: broker.subscriber_count(name) == 1, what="the stalled subscriber")
+
+        async def flood():  # far more than the socket buffers hold: the writer must block
+            for n in range(800):
+                await broker.publish(name, "analytics", {"n": n, "pad": "x" * 32_000})
+                await asyncio.sleep(0)
+
+        background.call(flood(), 60)
+        background.stop()
+        assert not background.running
+    finally:
+        stalled.close()
