@@ -113,7 +113,11 @@ class FeedResponse(Response):
 
 
 class FeedRouter:
-    """ASGI app in front of FastAPI: GETs on a feed's path go straight to ``FeedResponse``."""
+    """ASGI app in front of FastAPI: GETs on a feed's path go straight to ``FeedResponse``.
+
+    Being in front, it also bypasses FastAPI middleware: one added later (CORS, say) must
+    either be added around this router as well or handle the feed paths itself.
+    """
 
     def __init__(self, app: ASGIApp, state: Any, feeds: list[Feed]) -> None:
         self.app, self.state, self.feeds = app, state, feeds
