@@ -12,21 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from . import sse
-from .feeds import Feed, FeedResponse
+from .feeds import Feed, FeedResponse, sse_doc
 from .likes import count_likes
 from .models import StreamAnalytics, StreamStatus
 from .streams import NOT_FOUND, STREAM_ENDED, get_stream, topic
 
 router = APIRouter(prefix="/streams", tags=["analytics"])
-
-SSE_DOC = {
-    200: {
-        "content": {sse.MEDIA_TYPE: {}},
-        "description": "Server-Sent Events; resume with Last-Event-ID.",
-    },
-    400: {"description": "Malformed Last-Event-ID"},
-}
 
 
 async def stream_snapshot_from_state(state, stream_id: str) -> StreamAnalytics:  # type: ignore[no-untyped-def]
@@ -44,6 +35,17 @@ async def stream_snapshot_from_state(state, stream_id: str) -> StreamAnalytics: 
     )
 
 
+_JSON_ERROR = {
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+}
+
+
+@router.get("/{stream_id}/analytics", response_model=StreamAnalytics, responses=NOT_FOUND)
+async def read_analytics(stream_id: str, request: Request) -> StreamAnalytics:
+    """The stream's numbers now, once (the live feed below sends them on every change)."""
+    return await stream_snapshot_from_state(request.app.state, stream_id)
+
+
 FEED = Feed(
     path=r"/streams/(?P<key>[^/]+)/analytics/live",
     topic=lambda stream_id: topic(stream_id, "analytics"),
@@ -57,7 +59,10 @@ FEED = Feed(
 @router.get(
     "/{stream_id}/analytics/live",
     response_class=StreamingResponse,
-    responses={**NOT_FOUND, **SSE_DOC},
+    responses={
+        **sse_doc("StreamAnalytics", "`analytics` events, then `stream_ended` when it ends"),
+        404: {"description": "Unknown stream", **_JSON_ERROR},
+    },
 )
 async def live_analytics(
     stream_id: str,

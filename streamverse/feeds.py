@@ -112,6 +112,34 @@ class FeedResponse(Response):
                 watcher.cancel()
 
 
+def sse_doc(model: str, events: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI for a feed route: each event's ``data`` is the JSON of ``model`` (a schema in
+    components), in OpenAPI 3.2's ``itemSchema`` form, as ``fastapi.sse`` writes it."""
+    event = {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": f"#/components/schemas/{model}"},
+            },
+            "event": {"type": "string"},
+            "id": {"type": "string"},
+            "retry": {"type": "integer", "minimum": 0},
+        },
+    }
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {
+        200: {
+            "description": f"Server-Sent Events: {events}. Resume with Last-Event-ID; an id "
+            "the server cannot place gets `event: reset` with a fresh snapshot.",
+            "content": {sse.MEDIA_TYPE: {"itemSchema": event}},
+        },
+        400: {"description": "Malformed Last-Event-ID", "content": error},
+    }
+
+
 class FeedRouter:
     """ASGI app in front of FastAPI: GETs on a feed's path go straight to ``FeedResponse``.
 

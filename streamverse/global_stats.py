@@ -14,8 +14,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
-from .analytics import SSE_DOC
-from .feeds import Feed, FeedResponse
+from .feeds import Feed, FeedResponse, sse_doc
 from .models import CategoryStats, GlobalStats, StreamStatus, TrendingStream
 from .tables import LikeRow, StreamRow
 
@@ -87,7 +86,17 @@ FEED = Feed(
 )
 
 
-@router.get("/global-stats/live", response_class=StreamingResponse, responses=SSE_DOC)
+@router.get("/global-stats", response_model=GlobalStats)
+async def read_global_stats(request: Request) -> GlobalStats:
+    """The platform's numbers now, once (the live feed below sends them on every change)."""
+    return await global_snapshot(request.app.state)
+
+
+@router.get(
+    "/global-stats/live",
+    response_class=StreamingResponse,
+    responses=sse_doc("GlobalStats", "`stats` events whenever the numbers change"),
+)
 async def live_global_stats(
     request: Request,
     last_event_id: Annotated[str | None, Header()] = None,

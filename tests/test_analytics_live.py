@@ -1,6 +1,8 @@
 """Live analytics over SSE against a real uvicorn: real viewers, likes, resume and reset."""
 
 import asyncio
+import json
+import re
 import socket
 import threading
 
@@ -404,3 +406,26 @@ def test_a_client_that_stopped_reading_does_not_hold_up_shutdown(tmp_path):
         assert not background.running
     finally:
         stalled.close()
+
+
+def test_the_numbers_are_also_readable_once_as_plain_json(live, http):
+    _, owner = make_user(http)
+    stream = make_stream(http, owner, status="live")
+    http.post(f"/streams/{stream['id']}/likes", headers=owner).raise_for_status()
+    numbers = http.get(f"/streams/{stream['id']}/analytics").json()
+    assert (numbers["likes"], numbers["status"], numbers["viewers"]) == (1, "live", 0)
+    assert http.get("/streams/nope/analytics").status_code == 404
+    stats = http.get("/streams/global-stats").json()
+    assert stream["id"] in [entry["stream_id"] for entry in stats["trending"]]
+
+
+def test_openapi_describes_each_feed_event_and_every_reference_resolves(live, http):
+    spec = http.get("/openapi.json").json()
+    live_feed = spec["paths"]["/streams/{stream_id}/analytics/live"]["get"]["responses"]
+    event = live_feed["200"]["content"]["text/event-stream"]["itemSchema"]
+    assert event["properties"]["data"]["contentSchema"] == {
+        "$ref": "#/components/schemas/StreamAnalytics"
+    }
+    assert set(live_feed) >= {"200", "400", "404"}
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert refs <= set(spec["components"]["schemas"]), refs - set(spec["components"]["schemas"])
