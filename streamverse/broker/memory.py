@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from .base import RESET, Backend, Event, Subscription
 
 
+def clock_id() -> int:
+    """Microseconds since 1970: where a new topic's ids start.
+
+    A topic made again (the process restarted, or the topic was forgotten) starts above
+    every id its earlier self gave out, unless that one published more than an event per
+    microsecond. So an id from before is always older than the new history, and its client
+    gets a reset instead of resuming on unrelated events. (Below 2**53: safe in JavaScript.)
+    """
+    return time.time_ns() // 1000
+
+
 class _Topic:
     __slots__ = ("history", "name", "next_id", "subscribers")
 
-    def __init__(self, name: str, history_size: int) -> None:
+    def __init__(self, name: str, history_size: int, first_id: int) -> None:
         self.name = name
-        self.next_id = 1
+        self.next_id = first_id
         self.history: deque[Event] = deque(maxlen=history_size)
         self.subscribers: set[Subscription] = set()
 
 
 class MemoryBackend(Backend):
-    """One process, no services.
-
-    Ids restart with the process: a client resuming with an id from before a restart gets
-    a reset while that id is ahead of the new ids, but not once the new process has
-    published past it. Feeds whose events are full snapshots do not care; for feeds that
-    must not miss an event across restarts, use a backend with global ids (Redis).
+    """One process, no services. Each topic's ids start from the clock (``clock_id``), so a
+    client resuming with an id from before a restart gets a reset, never wrong events.
 
     Memory is bounded three ways: ``history_size`` events per topic (``history_sizes`` sets
     it per kind of topic, the part of its name after the last colon), ``queue_size`` per
@@ -40,7 +48,9 @@ class MemoryBackend(Backend):
         queue_size: int = 1000,
         max_topics: int = 10_000,
         history_sizes: Mapping[str, int] | None = None,
+        first_id: Callable[[], int] = clock_id,
     ) -> None:
+        self._first_id = first_id
         self._history_size = history_size
         self._history_sizes = dict(history_sizes or {})
         self._queue_size = queue_size
@@ -52,7 +62,8 @@ class MemoryBackend(Backend):
         topic = self._topics.pop(name, None)
         if topic is None:
             kind = name.rsplit(":", 1)[-1]  # "stream:42:analytics" -> "analytics"
-            topic = _Topic(name, self._history_sizes.get(kind, self._history_size))
+            size = self._history_sizes.get(kind, self._history_size)
+            topic = _Topic(name, size, self._first_id())
             if len(self._topics) >= self._max_topics:
                 self._forget_an_idle_topic()
         self._topics[name] = topic  # (re)inserted last: the most recently used
@@ -100,7 +111,7 @@ class MemoryBackend(Backend):
             yield subscription
         finally:
             state.subscribers.discard(subscription)
-            if not state.subscribers and state.next_id == 1:  # nothing was ever published:
+            if not state.subscribers and not state.history:  # nothing was ever published:
                 self._topics.pop(topic, None)  # a mistyped or made-up topic leaves nothing
 
     async def last_id(self, topic: str) -> int:

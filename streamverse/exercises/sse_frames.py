@@ -154,8 +154,7 @@ def check_sse_frame(func: SSEFrame) -> None:
             Check(
                 "id 0 is an id too",
                 id_zero,
-                "test 'id is not None', not 'if id:': 0 is false but a valid id (the "
-                "platform's first snapshot has id 0)",
+                "test 'id is not None', not 'if id:': 0 is false but as valid an id as any other",
             ),
             Check(
                 "ends with a blank line: two frames, two events",
