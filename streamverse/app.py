@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state, settings.analytics_interval_seconds, settings.snapshot_interval_seconds
     )
     app.state.aggregator = aggregator
+    app.state.comment_locks = [asyncio.Lock() for _ in range(64)]  # see comments.order_lock
     app.state.presence = Presence(on_change=aggregator.mark)
     app.state.activity = Activity(on_change=aggregator.mark)
     app.state.begin_shutdown = app.state.broker.close

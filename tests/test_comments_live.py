@@ -379,6 +379,8 @@ def test_comments_published_out_of_id_order_are_all_delivered(
         return event
 
     monkeypatch.setattr(broker, "publish", publish)
+    # As on two servers, which share no lock (one server publishes in id order).
+    monkeypatch.setattr(comments, "order_lock", lambda request, stream_id: asyncio.Lock())
     with httpx.Client(base_url=server.url, timeout=WAIT) as client:
         _, headers = make_user(client, "owner")
         stream = make_stream(client, headers, status="live")
@@ -443,3 +445,37 @@ def test_a_since_too_large_for_the_database_is_a_422(server, client, make_user, 
     stream = make_stream(client, headers, status="live")
     response = client.get(live_path(stream["id"]), params={"since": "9" * 20})
     assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "since"
+
+
+def test_one_server_publishes_concurrent_comments_in_id_order(
+    server_factory, make_user, make_stream, monkeypatch
+):
+    """So a client resuming with ?since=<the last id it got> cannot skip an earlier one."""
+    import concurrent.futures
+
+    server = server_factory()
+    broker = server.app.state.broker
+    published: list[int] = []
+    real_publish = broker.publish
+
+    async def publish(name, type, data):
+        if type == "comment":
+            # A networked broker's publish takes a while, some longer than others (simulated
+            # latency, not synchronisation: the order must hold however long it takes).
+            await asyncio.sleep(0.005 * (data["id"] % 3))
+            published.append(data["id"])
+        return await real_publish(name, type, data)
+
+    monkeypatch.setattr(broker, "publish", publish)
+    with httpx.Client(base_url=server.url, timeout=WAIT) as client:
+        _, headers = make_user(client, "owner")
+        stream = make_stream(client, headers, status="live")
+    path = f"{server.url}/streams/{stream['id']}/comments"
+
+    def post(n: int) -> int:
+        with httpx.Client(timeout=WAIT) as http:
+            return http.post(path, json={"text": f"c{n}"}, headers=headers).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(post, range(40))) == {201}
+    assert len(published) == 40 and published == sorted(published)
