@@ -219,6 +219,16 @@ def test_ending_the_stream_sends_final_numbers_then_closes_the_feed(live, http):
     assert [e.json()["status"] for e in rest if e.type == "analytics"][-1] == "ended"
 
 
+def stalled_client(server, path):
+    """A raw connection that sends its GET and then never reads (a tiny receive buffer, so
+    the server's writes back up quickly)."""
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", server.port))
+    stalled.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    return stalled
+
+
 def test_a_reader_that_stops_reading_is_dropped_while_another_gets_everything(server_factory):
     background = server_factory(subscriber_queue_size=16)
     with httpx.Client(base_url=background.url, timeout=WAIT) as client:
@@ -227,10 +237,7 @@ def test_a_reader_that_stops_reading_is_dropped_while_another_gets_everything(se
     path = f"/streams/{stream['id']}/analytics/live"
     broker, name = background.app.state.broker, topic(stream["id"], "analytics")
 
-    stalled = socket.socket()
-    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    stalled.connect(("127.0.0.1", background.port))
-    stalled.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    stalled = stalled_client(background, path)
     with SSEConnection(background.url + path) as reader:
         reader.take(1)
         wait_until(lambda: broker.subscriber_count(name) == 2, what="both subscribed")
@@ -389,10 +396,7 @@ def test_a_client_that_stopped_reading_does_not_hold_up_shutdown(tmp_path):
         stream = make_stream(client, owner, status="live")
     path = f"/streams/{stream['id']}/analytics/live"
     broker, name = background.app.state.broker, topic(stream["id"], "analytics")
-    stalled = socket.socket()
-    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    stalled.connect(("127.0.0.1", background.port))
-    stalled.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    stalled = stalled_client(background, path)
     try:
         wait_until(lambda: broker.subscriber_count(name) == 1, what="the stalled subscriber")
 
