@@ -196,9 +196,7 @@ def test_malformed_last_event_id_and_unknown_stream_are_json_errors(live, http):
 
 def test_keepalive_comments_flow_while_idle(server_factory):
     background = server_factory(sse_keepalive_seconds=0.05)
-    with httpx.Client(base_url=background.url, timeout=WAIT) as client:
-        _, owner = make_user(client)
-        stream = make_stream(client, owner, status="live")
+    stream = live_stream(background)
     with SSEConnection(analytics_url(background, stream["id"])) as feed:
         feed.take(1)
         for chunk in feed._chunks:
@@ -219,6 +217,13 @@ def test_ending_the_stream_sends_final_numbers_then_closes_the_feed(live, http):
     assert [e.json()["status"] for e in rest if e.type == "analytics"][-1] == "ended"
 
 
+def live_stream(server):
+    """A new user's stream, already live, on ``server``."""
+    with httpx.Client(base_url=server.url, timeout=WAIT) as client:
+        _, owner = make_user(client)
+        return make_stream(client, owner, status="live")
+
+
 def stalled_client(server, path):
     """A raw connection that sends its GET and then never reads (a tiny receive buffer, so
     the server's writes back up quickly)."""
@@ -231,9 +236,7 @@ def stalled_client(server, path):
 
 def test_a_reader_that_stops_reading_is_dropped_while_another_gets_everything(server_factory):
     background = server_factory(subscriber_queue_size=16)
-    with httpx.Client(base_url=background.url, timeout=WAIT) as client:
-        _, owner = make_user(client)
-        stream = make_stream(client, owner, status="live")
+    stream = live_stream(background)
     path = f"/streams/{stream['id']}/analytics/live"
     broker, name = background.app.state.broker, topic(stream["id"], "analytics")
 
@@ -305,9 +308,7 @@ def test_shutdown_ends_open_sse_feeds_instead_of_waiting_for_them(tmp_path):
     background = BackgroundServer(
         create_app(Settings(data_dir=tmp_path, **FAST)), graceful_timeout=60
     )
-    with httpx.Client(base_url=background.url, timeout=WAIT) as client:
-        _, owner = make_user(client)
-        stream = make_stream(client, owner, status="live")
+    stream = live_stream(background)
     feeds = [SSEConnection(analytics_url(background, stream["id"])) for _ in range(100)]
     for feed in feeds:
         feed.take(1)
@@ -320,9 +321,7 @@ def test_shutdown_ends_open_sse_feeds_instead_of_waiting_for_them(tmp_path):
 
 def test_a_watched_stream_gets_periodic_snapshots_even_when_nothing_changes(server_factory):
     background = server_factory(snapshot_interval_seconds=0.1, **FAST)
-    with httpx.Client(base_url=background.url, timeout=WAIT) as client:
-        _, owner = make_user(client)
-        stream = make_stream(client, owner, status="live")
+    stream = live_stream(background)
     viewer = Viewer(background, stream["id"])
     try:
         with SSEConnection(analytics_url(background, stream["id"])) as feed:
@@ -391,9 +390,7 @@ def test_a_client_that_stopped_reading_does_not_hold_up_shutdown(tmp_path):
     # A long graceful timeout: a regression shows as a pytest timeout, not a slow pass.
     settings = Settings(data_dir=tmp_path, subscriber_queue_size=100_000)
     background = BackgroundServer(create_app(settings), graceful_timeout=60)
-    with httpx.Client(base_url=background.url, timeout=WAIT) as client:
-        _, owner = make_user(client)
-        stream = make_stream(client, owner, status="live")
+    stream = live_stream(background)
     path = f"/streams/{stream['id']}/analytics/live"
     broker, name = background.app.state.broker, topic(stream["id"], "analytics")
     stalled = stalled_client(background, path)
