@@ -8,6 +8,8 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb) $(wildcard solutions/*.ipynb)
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
          --nbval-cell-timeout 60 -p no:randomly
 HOST ?= 127.0.0.1
+# Jupyter refuses to run as root (containers often do) unless told it may.
+LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 PORT ?= 8000
 
 .PHONY: lab serve test lint format notebooks bench clean
@@ -21,7 +23,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: $(STAMP)  ## open the course in JupyterLab
-	$(BIN)/jupyter lab notebooks/00_course_map_and_background_server.ipynb
+	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/00_course_map_and_background_server.ipynb
 
 serve: $(STAMP)  ## run the platform (API docs at /docs)
 	$(BIN)/streamverse serve --host $(HOST) --port $(PORT)
