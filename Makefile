@@ -32,16 +32,17 @@ test: $(STAMP) lint  ## everything CI runs: lint, unit and integration tests, no
 	$(BIN)/pytest
 	$(BIN)/pytest $(NBVAL) notebooks solutions
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff (lint and format) and the type checker
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 notebooks: $(STAMP)  ## re-execute every notebook in place, in a fresh kernel each
-	$(BIN)/python -m streamverse.tools.execute_notebooks $(NOTEBOOKS)
+	$(BIN)/python -m streamverse.course.execute $(NOTEBOOKS)
 
 bench: $(STAMP)  ## benchmarks (never part of the tests)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

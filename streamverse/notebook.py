@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 import weakref
@@ -126,7 +127,7 @@ class BackgroundServer:
             self.app,
             loop="asyncio",
             log_config=None,
-            timeout_graceful_shutdown=self.graceful_timeout,
+            timeout_graceful_shutdown=math.ceil(self.graceful_timeout),
         )
         ready = threading.Event()
         self._server = _ReadyServer(config, ready)
@@ -158,8 +159,8 @@ class BackgroundServer:
             server.should_exit = True
         if thread is not None and thread is not threading.current_thread():
             thread.join(self.graceful_timeout + 5)
-            if thread.is_alive() and loop is not None:
-                server.force_exit = True  # type: ignore[union-attr]
+            if thread.is_alive() and loop is not None and server is not None:
+                server.force_exit = True
                 thread.join(5)
         self._cleanup()
 
@@ -173,8 +174,10 @@ class BackgroundServer:
     def _run(self, sock: Any) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
+        server = self._server
+        assert server is not None, "start() makes the server before the thread"
         try:
-            loop.run_until_complete(self._server.serve(sockets=[sock]))  # type: ignore[union-attr]
+            loop.run_until_complete(server.serve(sockets=[sock]))
         except BaseException as error:  # uvicorn calls sys.exit() when startup fails
             self._error = error
         finally:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 
-from streamverse.exercises.sse_spec import SSEEvent, SSEParser
+from streamverse.course.sse_spec import SSEEvent, SSEParser
 
 __all__ = ["SSEConnection", "SSEEvent", "SSEParser"]
 

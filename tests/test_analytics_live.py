@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from sse_client import SSEConnection, SSEParser
 
 from streamverse import Settings, create_app
+from streamverse.broker import topics
 from streamverse.notebook import BackgroundServer
-from streamverse.streams import topic
+from streamverse.services import services_of
 
 FAST = {"analytics_interval_seconds": 0.02}
 
@@ -41,8 +42,8 @@ def analytics_url(server, stream_id):
 
 
 def publish(server, stream_id, data):
-    broker = server.app.state.broker
-    return server.call(broker.publish(topic(stream_id, "analytics"), "analytics", data)).id
+    broker = services_of(server.app).broker
+    return server.call(broker.publish(topics.analytics(stream_id), "analytics", data)).id
 
 
 def test_first_event_is_a_snapshot_with_id_and_retry_and_the_headers_defeat_buffering(live, http):
@@ -55,7 +56,7 @@ def test_first_event_is_a_snapshot_with_id_and_retry_and_the_headers_defeat_buff
     assert headers["content-type"].startswith("text/event-stream")
     assert headers["cache-control"] == "no-cache"
     assert headers["x-accel-buffering"] == "no"
-    assert retry == live.app.state.settings.sse_retry_ms
+    assert retry == services_of(live.app).settings.sse_retry_ms
     assert first.type == "analytics" and first.last_event_id.isdigit()
     assert first.json() == {
         "stream_id": stream["id"],
@@ -148,7 +149,7 @@ def test_reconnect_with_last_event_id_loses_and_duplicates_nothing(
     resume_from = first[-1].last_event_id if first else snapshot.last_event_id
     for n in range(while_away):
         publish(live, stream["id"], {"n": while_connected + n})
-    final = live.call(live.app.state.broker.last_id(topic(stream["id"], "analytics")))
+    final = live.call(services_of(live.app).broker.last_id(topics.analytics(stream["id"])))
     with SSEConnection(url, headers={"Last-Event-ID": resume_from}) as feed:
         second = (
             feed.until(lambda event: int(event.last_event_id) == final)
@@ -180,7 +181,7 @@ def test_an_id_outside_history_gets_a_reset_with_a_fresh_snapshot(live, http, st
         (reset,) = feed.take(1)
     assert reset.type == "reset"
     assert reset.json()["stream_id"] == stream["id"] and reset.json()["status"] == "live"
-    latest = live.call(live.app.state.broker.last_id(topic(stream["id"], "analytics")))
+    latest = live.call(services_of(live.app).broker.last_id(topics.analytics(stream["id"])))
     assert int(reset.last_event_id) == latest
 
 
@@ -238,7 +239,7 @@ def test_a_reader_that_stops_reading_is_dropped_while_another_gets_everything(se
     background = server_factory(subscriber_queue_size=16)
     stream = live_stream(background)
     path = f"/streams/{stream['id']}/analytics/live"
-    broker, name = background.app.state.broker, topic(stream["id"], "analytics")
+    broker, name = services_of(background.app).broker, topics.analytics(stream["id"])
 
     stalled = stalled_client(background, path)
     with SSEConnection(background.url + path) as reader:
@@ -274,7 +275,7 @@ def test_a_reader_that_stops_reading_is_dropped_while_another_gets_everything(se
 
 
 def test_global_stats_rank_streams_by_the_documented_score(server_factory):
-    from streamverse.global_stats import engagement_score
+    from streamverse.analytics.trending import engagement_score
 
     background = server_factory(**FAST)
     with httpx.Client(base_url=background.url, timeout=WAIT) as client:
@@ -334,28 +335,6 @@ def test_a_watched_stream_gets_periodic_snapshots_even_when_nothing_changes(serv
     assert ids == sorted(set(ids))  # real events with ids, so a reconnect resumes after them
 
 
-def test_the_fastapi_routes_answer_the_feeds_the_same_way(tmp_path):
-    """FeedRouter answers feeds in front of FastAPI; the documented routes behind it must
-    behave the same when reached (they return the same FeedResponse)."""
-    from fastapi import FastAPI
-
-    app = create_app(Settings(data_dir=tmp_path, **FAST))
-    app.build_middleware_stack = lambda: FastAPI.build_middleware_stack(app)  # no FeedRouter
-    with BackgroundServer(app) as background:
-        with httpx.Client(base_url=background.url, timeout=WAIT) as client:
-            _, owner = make_user(client)
-            stream = make_stream(client, owner, status="live")
-            missing = client.get("/streams/nope/analytics/live")
-            bad = client.get("/streams/global-stats/live", headers={"Last-Event-ID": "x"})
-        with SSEConnection(analytics_url(background, stream["id"])) as feed:
-            (first,) = feed.take(1)
-            content_type = feed.response.headers["content-type"]
-    assert (missing.status_code, missing.json()) == (404, {"detail": "stream 'nope' not found"})
-    assert bad.status_code == 400 and "Last-Event-ID" in bad.json()["detail"]
-    assert content_type.startswith("text/event-stream")
-    assert (first.type, first.json()["status"]) == ("analytics", "live")
-
-
 def test_the_feed_of_an_ended_stream_sends_its_final_numbers_and_closes(live, http):
     _, owner = make_user(http)
     stream = make_stream(http, owner, status="ended")
@@ -367,7 +346,7 @@ def test_the_feed_of_an_ended_stream_sends_its_final_numbers_and_closes(live, ht
 
 
 def test_feeds_of_unknown_streams_leave_no_topic_behind(live, http):
-    topics = live.app.state.broker.backend._topics
+    topics = services_of(live.app).broker.backend.topics
     for n in range(20):
         assert http.get(f"/streams/made-up-{n}/analytics/live").status_code == 404
     assert not any(name.startswith("stream:made-up-") for name in topics)
@@ -392,7 +371,7 @@ def test_a_client_that_stopped_reading_does_not_hold_up_shutdown(tmp_path):
     background = BackgroundServer(create_app(settings), graceful_timeout=60)
     stream = live_stream(background)
     path = f"/streams/{stream['id']}/analytics/live"
-    broker, name = background.app.state.broker, topic(stream["id"], "analytics")
+    broker, name = services_of(background.app).broker, topics.analytics(stream["id"])
     stalled = stalled_client(background, path)
     try:
         wait_until(lambda: broker.subscriber_count(name) == 1, what="the stalled subscriber")

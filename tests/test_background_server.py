@@ -17,9 +17,11 @@ import pytest
 from fastapi import FastAPI
 
 from streamverse.app import create_app
+from streamverse.broker import topics
 from streamverse.config import Settings
 from streamverse.notebook import BackgroundServer, ServerStartError, running_servers
 from streamverse.server import bind_socket
+from streamverse.services import services_of
 
 HOST = "127.0.0.1"
 WAIT = 10.0
@@ -294,8 +296,8 @@ def test_stop_with_many_open_live_feeds_ends_them_cleanly(make_app):
 
 
 async def follow_then_stop(server, stream_id: str, headers) -> list[list[str]]:
-    broker = server.app.state.broker
-    topic = f"stream:{stream_id}:comments"
+    broker = services_of(server.app).broker
+    topic = topics.comments(stream_id)
     received = 0
     limits = httpx.Limits(max_connections=FEEDS, max_keepalive_connections=0)
     timeout = httpx.Timeout(WAIT, read=60)

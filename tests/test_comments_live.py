@@ -14,7 +14,9 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from streamverse import comments
+from streamverse.broker import topics
+from streamverse.comments import service as comments
+from streamverse.services import services_of
 
 WAIT = 10.0
 END = {"type": "end", "data": {"reason": "stream ended"}}
@@ -206,12 +208,12 @@ def test_invalid_live_request(client, owner, make_stream, params, headers, statu
     assert response.headers["content-type"] == "application/json"
 
 
-def topic(stream_id: str) -> str:
-    return f"stream:{stream_id}:comments"
+def topic(stream_id: str) -> topics.Topic:
+    return topics.comments(stream_id)
 
 
 def wait_subscribed(server, stream_id: str, wait_until, count: int = 1) -> None:
-    broker = server.app.state.broker
+    broker = services_of(server.app).broker
     wait_until(
         lambda: broker.subscriber_count(topic(stream_id)) == count,
         what=f"{count} subscriber(s) on the live feed",
@@ -222,7 +224,7 @@ def test_disconnect_releases_the_subscription_and_the_viewer(
     server, client, owner, make_stream, wait_until
 ):
     stream = make_stream(client, owner[1], status="live")
-    broker, presence = server.app.state.broker, server.app.state.presence
+    broker, presence = services_of(server.app).broker, services_of(server.app).presence
     assert broker.subscriber_count(topic(stream["id"])) == 0
     assert presence.viewers(stream["id"]) == 0
 
@@ -247,7 +249,7 @@ def test_a_viewer_leaving_does_not_disturb_the_others(
 ):
     _, headers = owner
     stream = make_stream(client, headers, status="live")
-    presence = server.app.state.presence
+    presence = services_of(server.app).presence
     leaving, staying = (open_feed(server.url, live_path(stream["id"])) for _ in range(2))
     wait_subscribed(server, stream["id"], wait_until, count=2)
     assert presence.viewers(stream["id"]) == 2  # two anonymous viewers
@@ -265,7 +267,7 @@ def test_one_viewer_with_two_feeds_counts_once(
     server, client, owner, viewer, make_stream, wait_until
 ):
     stream = make_stream(client, owner[1], status="live")
-    presence = server.app.state.presence
+    presence = services_of(server.app).presence
 
     with (
         httpx.Client(base_url=server.url, timeout=WAIT) as reader,
@@ -297,12 +299,12 @@ def test_comment_posted_while_connecting_is_sent_exactly_once(
     reached, release = threading.Event(), threading.Event()
     real_recent = comments.recent_comments
 
-    async def held_recent(request, stream_id, count, **options):
+    async def held_recent(services, stream_id, count, **options):
         if post_at == "before-replay-read":
             reached.set()
             await asyncio.to_thread(release.wait, WAIT)
-            return await real_recent(request, stream_id, count, **options)
-        result = await real_recent(request, stream_id, count, **options)
+            return await real_recent(services, stream_id, count, **options)
+        result = await real_recent(services, stream_id, count, **options)
         reached.set()
         await asyncio.to_thread(release.wait, WAIT)
         return result
@@ -331,7 +333,7 @@ def test_stream_ended_while_connecting_still_ends_the_feed(
     """The end is announced after the route checked the status but before the feed has
     subscribed: the feed must notice (not wait for an announcement that already passed)."""
     server = server_factory()
-    broker = server.app.state.broker
+    broker = services_of(server.app).broker
     reached, release = threading.Event(), threading.Event()
     real_subscribe = broker.subscribe
 
@@ -365,7 +367,7 @@ def test_comments_published_out_of_id_order_are_all_delivered(
     """Two posts commit as ids n and n+1 but publish n+1 first (their tasks interleave, or
     they run on different servers): the feed must still deliver both."""
     server = server_factory()
-    broker = server.app.state.broker
+    broker = services_of(server.app).broker
     first_committed, second_published = threading.Event(), threading.Event()
     real_publish = broker.publish
 
@@ -380,7 +382,7 @@ def test_comments_published_out_of_id_order_are_all_delivered(
 
     monkeypatch.setattr(broker, "publish", publish)
     # As on two servers, which share no lock (one server publishes in id order).
-    monkeypatch.setattr(comments, "order_lock", lambda request, stream_id: asyncio.Lock())
+    monkeypatch.setattr(services_of(server.app), "order_locks", lambda stream_id: asyncio.Lock())
     with httpx.Client(base_url=server.url, timeout=WAIT) as client:
         _, headers = make_user(client, "owner")
         stream = make_stream(client, headers, status="live")
@@ -454,7 +456,7 @@ def test_one_server_publishes_concurrent_comments_in_id_order(
     import concurrent.futures
 
     server = server_factory()
-    broker = server.app.state.broker
+    broker = services_of(server.app).broker
     published: list[int] = []
     real_publish = broker.publish
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
-from streamverse.exercises.dashboard import check_dashboard
+from streamverse.course.exercises.dashboard import check_dashboard
 from streamverse.notebook import running_servers
 
 pytestmark = pytest.mark.slow
@@ -25,18 +25,23 @@ CHECKS = [
     "keep-alives and other events change nothing",
     "a reset event replaces the state",
     "live: the first snapshot",
+    "a read timeout longer than the keep-alive",
     "live: follows changes",
-    "reconnects with Last-Event-ID",
+    "reconnects with Last-Event-ID, after a pause",
     "catches up after the reconnect",
-    "reloads after a server restart",
+    "reconnects after a clean end, and reloads on reset",
     "follow() returns when stop is set",
 ]
+RECONNECTS = "reconnects with Last-Event-ID, after a pause"
+RESTART = "reconnects after a clean end, and reloads on reset"
 FAST = 2.0
 """Seconds a wrong dashboard gets to show a change (a right one needs far less)."""
 
 
 class Reference:
     """A correct dashboard, written as the solution notebook's."""
+
+    timeout = httpx.Timeout(10.0, read=60.0)
 
     def __init__(self, n: int = 3) -> None:
         self.n = n
@@ -61,7 +66,7 @@ class Reference:
         return {"Last-Event-ID": self.last_event_id}
 
     def follow(self, url: str, stop: threading.Event) -> None:
-        with httpx.Client(timeout=httpx.Timeout(10.0, read=60.0)) as client:
+        with httpx.Client(timeout=self.timeout) as client:
             while not stop.is_set():
                 try:
                     with connect_sse(client, "GET", url, headers=self.headers()) as source:
@@ -71,7 +76,10 @@ class Reference:
                                 return
                 except httpx.HTTPError:
                     pass
-                stop.wait(self.retry_seconds)
+                self.pause(stop)
+
+    def pause(self, stop: threading.Event) -> None:
+        stop.wait(self.retry_seconds)
 
 
 class Unwritten:
@@ -145,6 +153,34 @@ class CrashesOnKeepAlive(Reference):
         super().handle(event)
 
 
+class ReturnsOnCleanEnd(Reference):
+    """Reconnects after an error, but takes a feed that ends cleanly as the end."""
+
+    def follow(self, url: str, stop: threading.Event) -> None:
+        with httpx.Client(timeout=self.timeout) as client:
+            while not stop.is_set():
+                try:
+                    with connect_sse(client, "GET", url, headers=self.headers()) as source:
+                        for event in source.iter_sse():
+                            self.handle(event)
+                    return
+                except httpx.HTTPError:
+                    stop.wait(self.retry_seconds)
+
+
+class TightLoop(Reference):
+    """Reconnects at once, as often as it can."""
+
+    def pause(self, stop: threading.Event) -> None:
+        pass
+
+
+class ShortReadTimeout(Reference):
+    """A read timeout shorter than the server's keep-alive interval (15 s)."""
+
+    timeout = httpx.Timeout(10.0, read=5.0)
+
+
 class IgnoresStop(Reference):
     """Keeps reconnecting after ``stop`` is set (for a while, so the test can end)."""
 
@@ -161,20 +197,17 @@ class IgnoresStop(Reference):
 
 
 def run_check(factory: Any, capsys: pytest.CaptureFixture[str], timeout: float = FAST) -> dict:
-    """Run the check; returns {check name: the rest of its line, "PASS" for a pass}."""
-    check_dashboard(factory, timeout=timeout)
-    lines = capsys.readouterr().out.splitlines()
-    results = {}
-    for line in lines[:-1]:
-        verdict, _, rest = line.partition("  ")
-        name = next(name for name in CHECKS if rest.startswith(name))
-        results[name] = "PASS" if verdict == "PASS" else rest[len(name) + 2 :]
-        assert verdict in ("PASS", "FAIL"), line
-    assert list(results) == CHECKS, lines
-    passed = sum(result == "PASS" for result in results.values())
-    assert lines[-1] == f"{passed} of {len(CHECKS)} checks pass"
+    """Run the check; returns {check name: "PASS", or "<problem>. Hint: <hint>"}."""
+    results = check_dashboard(factory, timeout=timeout)
+    printed = capsys.readouterr().out.splitlines()
+    assert [result.name for result in results] == CHECKS
+    passed = sum(result.passed for result in results)
+    assert f"{passed} of {len(CHECKS)} checks pass" in printed
     assert running_servers() == [], "the check left a server running"
-    return results
+    return {
+        result.name: "PASS" if result.passed else f"{result.problem}. Hint: {result.hint}"
+        for result in results
+    }
 
 
 def failing(results: dict) -> dict:
@@ -193,29 +226,26 @@ def test_the_unwritten_exercise_fails_every_check_quickly(
         assert results[name].startswith("not written yet (it raises NotImplementedError)")
     for name in CHECKS[4:]:
         assert results[name].startswith("follow() raised NotImplementedError (not written yet)")
-    assert "Hint: " in results["reconnects with Last-Event-ID"]
+    assert "Hint: " in results[RECONNECTS]
 
 
 def test_reconnecting_without_last_event_id_fails(capsys: pytest.CaptureFixture[str]) -> None:
     problems = failing(run_check(StartsOver, capsys))
-    assert list(problems) == ["reconnects with Last-Event-ID"]
-    assert problems["reconnects with Last-Event-ID"].startswith(
-        "it reconnected without a Last-Event-ID header."
-    )
+    assert list(problems) == [RECONNECTS]
+    assert problems[RECONNECTS].startswith("it reconnected without a Last-Event-ID header.")
 
 
 def test_resuming_from_an_old_id_fails(capsys: pytest.CaptureFixture[str]) -> None:
     problems = failing(run_check(StaleId, capsys))
     assert "remembers the last event id" in problems
-    assert "older than the last event it had received" in problems["reconnects with Last-Event-ID"]
+    assert "older than the last event it had received" in problems[RECONNECTS]
 
 
 def test_ignoring_reset_fails(capsys: pytest.CaptureFixture[str]) -> None:
     problems = failing(run_check(IgnoresReset, capsys))
-    assert list(problems) == ["a reset event replaces the state", "reloads after a server restart"]
-    assert problems["reloads after a server restart"].startswith(
-        "after the server restarted (event: reset), top() is still "
-        "['Lo-fi beats', 'Pasta from scratch', 'Speedrun practice']"
+    assert list(problems) == ["a reset event replaces the state", RESTART]
+    assert problems[RESTART].startswith(
+        "after the server restarted: its feed ended cleanly, then event: reset, top() is still "
     )
 
 
@@ -229,9 +259,31 @@ def test_a_dashboard_that_never_updates_fails(capsys: pytest.CaptureFixture[str]
 def test_giving_up_on_a_dropped_connection_fails(capsys: pytest.CaptureFixture[str]) -> None:
     problems = failing(run_check(GivesUp, capsys))
     assert "live: follows changes" not in problems
-    assert problems["reconnects with Last-Event-ID"].startswith("follow() raised ")
-    assert "when its connection was cut" in problems["reconnects with Last-Event-ID"]
-    assert set(CHECKS[6:]) <= set(problems)
+    assert problems[RECONNECTS].startswith("follow() raised ")
+    assert "when its connection was cut" in problems[RECONNECTS]
+    assert set(CHECKS[7:]) <= set(problems)
+
+
+def test_returning_when_the_feed_ends_cleanly_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    problems = failing(run_check(ReturnsOnCleanEnd, capsys))
+    assert list(problems) == [RESTART, "follow() returns when stop is set"]
+    assert problems[RESTART].startswith("follow() returned before stop was set")
+
+
+def test_reconnecting_in_a_tight_loop_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    problems = failing(run_check(TightLoop, capsys))
+    assert list(problems) == [RECONNECTS]
+    assert "while the server was unreachable: a tight loop" in problems[RECONNECTS]
+
+
+def test_a_read_timeout_shorter_than_the_keepalive_fails(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    problems = failing(run_check(ShortReadTimeout, capsys))
+    assert list(problems) == ["a read timeout longer than the keep-alive"]
+    assert problems["a read timeout longer than the keep-alive"].startswith(
+        "its read timeout is 5 s: a real server sends a keep-alive only every 15 s"
+    )
 
 
 def test_crashing_on_keepalives_fails(capsys: pytest.CaptureFixture[str]) -> None:

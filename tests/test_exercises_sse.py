@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from streamverse import sse
-from streamverse.exercises.sse_frames import check_sse_frame
+from streamverse.course.exercises.sse_frames import check_sse_frame
+from streamverse.sse import encoder as sse
 
 CHECKS = [
     "a one-line event reads back",
@@ -90,19 +90,16 @@ def returns_bytes(data: str, event: str | None = None, id: int | None = None) ->
 
 
 def run_check(func: Callable[..., object], capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
-    """Run the check; returns {check name: the rest of its line, "PASS" for a pass}."""
-    check_sse_frame(func)
-    lines = capsys.readouterr().out.splitlines()
-    results = {}
-    for line in lines[:-1]:
-        verdict, _, rest = line.partition("  ")
-        assert verdict in ("PASS", "FAIL"), line
-        name = next(name for name in CHECKS if rest.startswith(name))
-        results[name] = "PASS" if verdict == "PASS" else rest[len(name) + 2 :]
-    assert list(results) == CHECKS, lines
-    passed = sum(result == "PASS" for result in results.values())
-    assert lines[-1] == f"{passed} of {len(CHECKS)} checks pass"
-    return results
+    """Run the check; returns {check name: "PASS", or "<problem>. Hint: <hint>"}."""
+    results = check_sse_frame(func)
+    printed = capsys.readouterr().out.splitlines()
+    assert [result.name for result in results] == CHECKS
+    passed = sum(result.passed for result in results)
+    assert f"{passed} of {len(CHECKS)} checks pass" in printed
+    return {
+        result.name: "PASS" if result.passed else f"{result.problem}. Hint: {result.hint}"
+        for result in results
+    }
 
 
 def failing(results: dict[str, str]) -> dict[str, str]:

@@ -13,7 +13,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 import streamverse
-from streamverse.auth import current_user, optional_user
+from streamverse.sse.feeds import Feed
+from streamverse.users.auth import current_user, optional_user
 
 
 @pytest.fixture
@@ -257,10 +258,13 @@ DOCUMENTED_ERRORS = {
 def package_routes() -> dict[tuple[str, str], APIRoute]:
     """Every route of every router the package defines, whether or not the app includes it."""
     routes = {}
-    for module_info in pkgutil.iter_modules(streamverse.__path__):
-        module = importlib.import_module(f"streamverse.{module_info.name}")
-        router = getattr(module, "router", None)
-        if isinstance(router, APIRouter):
+    for module_info in pkgutil.walk_packages(streamverse.__path__, "streamverse."):
+        module = importlib.import_module(module_info.name)
+        routers = [getattr(module, "router", None)]
+        routers += [feed.router() for feed in vars(module).values() if isinstance(feed, Feed)]
+        for router in routers:
+            if not isinstance(router, APIRouter):
+                continue
             for route in router.routes:
                 if isinstance(route, APIRoute) and route.include_in_schema:
                     routes.update({(method.lower(), route.path): route for method in route.methods})

@@ -8,10 +8,12 @@ from contextlib import closing
 
 import pytest
 
+from streamverse.services import services_of
+
 
 def _db_rows(server, user_id: str) -> list[tuple]:
     """The user's row read straight from the SQLite file (WAL included), not via the API."""
-    path = server.app.state.settings.data_dir / "streamverse.db"
+    path = services_of(server.app).settings.data_dir / "streamverse.db"
     with closing(sqlite3.connect(path)) as db:
         return db.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchall()
 
@@ -45,7 +47,7 @@ def test_token_is_stored_only_as_its_sha256(server, client, make_user):
     stored = [str(value) for value in rows[0]]
     assert hashlib.sha256(token.encode()).hexdigest() in stored
     assert not any(token in value for value in stored)
-    data_dir = server.app.state.settings.data_dir
+    data_dir = services_of(server.app).settings.data_dir
     for db_file in data_dir.glob("streamverse.db*"):  # the database and its WAL
         assert token.encode() not in db_file.read_bytes(), db_file.name
 

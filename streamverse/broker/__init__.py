@@ -1,63 +1,135 @@
-"""Publish/subscribe with per-topic event ids, bounded history and bounded subscriber queues.
+"""Publish/subscribe with per-topic event ids, bounded history and bounded mailboxes.
 
-Every fan-out in StreamVerse goes through a ``Broker``: chat, comments, analytics, progress.
-The backend is chosen by URL scheme (``memory://`` or ``redis://``) and imported lazily.
+Every fan-out in StreamVerse goes through the ``Broker``: comments, chat, analytics,
+progress. The facade does the subscriber side once, for every backend: each subscriber's
+bounded mailbox, dropping the slow ones with a reason, replaying what a ``since`` id
+missed (or the reset marker when history cannot bridge the gap), subscriber counts, and
+closing the gap between reading history and receiving live events. A backend, chosen by
+URL scheme and imported lazily, is only the shared medium (``backends/base.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from .base import RESET, Backend, Event, SubscriberDropped, Subscription
+from .backends.base import Backend, Deliver
+from .events import RESET, Event, SubscriberDropped
+from .subscription import Subscription
+from .topics import History, Topic
 
-__all__ = ["RESET", "Broker", "Event", "SubscriberDropped", "Subscription"]
+__all__ = ["RESET", "Broker", "Event", "SubscriberDropped", "Subscription", "Topic"]
+
+
+class _Local:
+    """This process's subscribers to one topic, and whether the backend delivers it yet."""
+
+    __slots__ = ("ready", "subscribers")
+
+    def __init__(self) -> None:
+        self.subscribers: set[Subscription] = set()
+        self.ready = asyncio.Event()
 
 
 class Broker:
-    """The facade callers use; it forwards to the backend named by ``url``."""
-
     def __init__(
         self,
         url: str = "memory://",
+        *,
         history_size: int = 1000,
+        snapshot_history_size: int = 50,
         queue_size: int = 1000,
-        history_sizes: Mapping[str, int] | None = None,
-    ):
+    ) -> None:
         self.url = url
-        self.backend: Backend = _backend_for(url, history_size, queue_size, history_sizes)
+        self.queue_size = queue_size
+        self._keep = {History.events: history_size, History.snapshots: snapshot_history_size}
+        self._local: dict[str, _Local] = {}
+        self._closed = False
+        self.backend = backend_for(url, self._deliver)
 
     async def connect(self) -> None:
+        self._closed = False
         await self.backend.connect()
 
     async def close(self) -> None:
+        """End every subscription (their iterators finish) and refuse new ones."""
+        self._closed = True
+        for local in self._local.values():
+            for subscription in local.subscribers:
+                subscription.close()
         await self.backend.close()
 
-    async def publish(self, topic: str, type: str, data: Any) -> Event:
-        return await self.backend.publish(topic, type, data)
+    async def publish(self, topic: Topic, type: str, data: Any) -> Event:
+        """Store the event (it gets the topic's next id) and deliver it to every subscriber."""
+        return await self.backend.publish(topic.name, self._keep[topic.history], type, data)
 
-    def subscribe(
-        self, topic: str, since: int | None = None
-    ) -> AbstractAsyncContextManager[Subscription]:
-        """``async with broker.subscribe(topic, since) as subscription: async for ...``"""
-        return self.backend.subscribe(topic, since)
+    @asynccontextmanager
+    async def subscribe(
+        self, topic: Topic, since: int | None = None
+    ) -> AsyncIterator[Subscription]:
+        """``async with broker.subscribe(topic, since) as subscription: async for ...``
 
-    async def last_id(self, topic: str) -> int:
-        return await self.backend.last_id(topic)
+        Without ``since``: events published from now on. With it: first every event after
+        ``since`` from history, or one ``RESET`` event when history cannot bridge the gap.
+        """
+        name = topic.name
+        subscription = Subscription(name, self.queue_size)
+        local = self._local.get(name)
+        if local is None:
+            local = self._local[name] = _Local()
+        local.subscribers.add(subscription)
+        try:
+            if len(local.subscribers) == 1 and not local.ready.is_set():
+                await self.backend.listen(name)  # live events now reach the mailbox...
+                local.ready.set()
+            else:
+                await local.ready.wait()
+            # ...so reading history second leaves no gap; Subscription._begin drops doubles.
+            history = await self.backend.history(name, self._keep[topic.history], since)
+            start = history.newest if since is None else since
+            replay = history.after
+            if replay is None:
+                marker = {"reason": "history", "last_id": history.newest}
+                replay = [Event(name, history.newest, RESET, marker)]
+            subscription._begin(start, replay)
+            if self._closed:
+                subscription.close()
+            yield subscription
+        finally:
+            local.subscribers.discard(subscription)
+            if not local.subscribers and self._local.get(name) is local:
+                del self._local[name]
+                await self.backend.unlisten(name)
+                if name in self._local:  # someone subscribed again meanwhile
+                    await self.backend.listen(name)
 
-    def subscriber_count(self, topic: str) -> int:
-        return self.backend.subscriber_count(topic)
+    async def last_id(self, topic: Topic) -> int:
+        """Id of the topic's newest event (below its first id when it has none)."""
+        async with self.subscribe(topic) as subscription:
+            return subscription.last_id or 0
+
+    def subscriber_count(self, topic: Topic) -> int:
+        """Subscribers in this process."""
+        local = self._local.get(topic.name)
+        return 0 if local is None else len(local.subscribers)
+
+    def _deliver(self, event: Event) -> None:
+        local = self._local.get(event.topic)
+        if local is None:
+            return
+        dropped = [s for s in local.subscribers if not s._deliver(event)]
+        for subscription in dropped:
+            local.subscribers.discard(subscription)
 
 
-def _backend_for(
-    url: str, history_size: int, queue_size: int, history_sizes: Mapping[str, int] | None
-) -> Backend:
+def backend_for(url: str, deliver: Deliver) -> Backend:
     scheme = url.split("://", 1)[0]
     if scheme == "memory":
-        from .memory import MemoryBackend
+        from .backends.memory import MemoryBackend
 
-        return MemoryBackend(history_size, queue_size, history_sizes=history_sizes)
+        return MemoryBackend(deliver)
     raise ValueError(
         f"unsupported broker URL scheme {scheme!r}; use memory:// (redis:// is planned)"
     )

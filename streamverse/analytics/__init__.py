@@ -1,0 +1,1 @@
+"""Live analytics: per-stream numbers, global stats, trending; all from real state."""

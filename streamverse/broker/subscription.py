@@ -1,0 +1,151 @@
+"""One consumer's bounded mailbox: what it missed first, then live events, in id order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from .events import Event, SubscriberDropped
+
+
+class Subscription:
+    """Events for one consumer, read with ``async for`` (or ``batches``/``events``).
+
+    A bounded mailbox (a list with a single waiter, cheaper than ``asyncio.Queue`` on the
+    fan-out path). Only the ``Broker`` fills it; when it is full the subscriber is dropped,
+    so a slow reader never holds up the publisher or anyone else.
+    """
+
+    def __init__(self, topic: str, max_pending: int) -> None:
+        self.topic = topic
+        self.last_id: int | None = None
+        """Id of the last event handed out; at first, the topic's newest id (or ``since``)."""
+        self._max_pending = max_pending
+        self._allowance = 0  # the replayed backlog does not count against the limit
+        self._events: list[Event] = []  # swapped for a new list on each read: no copy
+        self._waiter: asyncio.Future[None] | None = None
+        self._dropped: str | None = None
+        self._closed = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._idle = False
+        self._last_activity = 0.0
+
+    def pending(self) -> int:
+        """Events waiting in this subscriber's mailbox (how far behind it is)."""
+        return len(self._events)
+
+    @property
+    def active(self) -> bool:
+        return self._dropped is None and not self._closed
+
+    @property
+    def dropped(self) -> str | None:
+        """Why the broker dropped this subscriber, or None."""
+        return self._dropped
+
+    def close(self) -> None:
+        """End the subscription: the consumer gets what is queued, then iteration stops."""
+        self._closed = True
+        self._wake()
+
+    # -- filled by the Broker -----------------------------------------------------------
+
+    def _deliver(self, event: Event) -> bool:
+        """Queue one live event; False (and the subscriber is dropped) when it is full."""
+        if self._dropped is not None or self._closed:
+            return False
+        if len(self._events) >= self._max_pending + self._allowance:
+            self._drop(f"slow consumer: more than {self._max_pending} events behind")
+            return False
+        self._events.append(event)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return True
+
+    def _begin(self, since: int, replay: list[Event]) -> None:
+        """Put the events missed before ``since`` ahead of the live ones delivered while
+        history was being read, skipping any live event the replay already holds."""
+        self.last_id = since
+        live = self._events
+        newest = replay[-1].id if replay else since
+        self._events = replay + [event for event in live if event.id > newest]
+        self._allowance = len(replay)
+
+    def _drop(self, reason: str) -> None:
+        self._dropped = reason
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- read by the consumer -----------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._only_events()
+
+    async def _only_events(self) -> AsyncIterator[Event]:
+        async for event in self.events():
+            if event is not None:
+                yield event
+
+    async def events(self, idle_after: float | None = None) -> AsyncIterator[Event | None]:
+        """Yield events one by one; ``None`` after ``idle_after`` quiet seconds (see batches)."""
+        async for batch in self.batches(idle_after):
+            if batch is None:
+                yield None
+                continue
+            for event in batch:
+                yield event
+
+    async def batches(self, idle_after: float | None = None) -> AsyncIterator[list[Event] | None]:
+        """Yield everything queued at once, so a consumer that fell behind catches up in one
+        write.
+
+        With ``idle_after``, also yield ``None`` after that many quiet seconds: the consumer's
+        cue for a keep-alive. One timer per subscriber is re-armed lazily, so a busy stream
+        costs no timer work per event. Raises ``SubscriberDropped`` after the queued events
+        when the subscriber was dropped; returns when the subscription is closed.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if self._events:
+                    batch, self._events = self._events, []
+                    self._allowance = 0
+                    self.last_id = batch[-1].id
+                    yield batch
+                    continue
+                if self._dropped is not None:
+                    raise SubscriberDropped(self._dropped, self.last_id)
+                if self._closed:
+                    return
+                if idle_after is not None and self._timer is None:
+                    self._last_activity = loop.time()
+                    self._timer = loop.call_later(idle_after, self._check_idle, loop, idle_after)
+                self._waiter = loop.create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+                if self._idle:
+                    self._idle = False
+                    yield None
+                if idle_after is not None:
+                    self._last_activity = loop.time()
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _check_idle(self, loop: asyncio.AbstractEventLoop, idle_after: float) -> None:
+        quiet_for = loop.time() - self._last_activity
+        if quiet_for >= idle_after and self._waiter is not None and not self._waiter.done():
+            self._timer = None
+            self._idle = True
+            self._waiter.set_result(None)
+        else:
+            delay = max(idle_after - quiet_for, idle_after / 10)
+            self._timer = loop.call_later(delay, self._check_idle, loop, idle_after)

@@ -1,0 +1,1 @@
+"""Live comments: posted over HTTP, followed as an NDJSON stream."""

@@ -1,0 +1,1 @@
+"""Each lesson's practice checks: ``check_<exercise>(learner_code)``."""

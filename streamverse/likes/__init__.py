@@ -1,0 +1,1 @@
+"""Likes: one per user per stream."""

@@ -1,1 +1,0 @@
-"""Maintenance tools for the course (run by the Makefile, not imported by the app)."""
