@@ -1,33 +1,10 @@
 // StreamVerse in the browser: EventSource for SSE feeds, fetch() streaming for NDJSON.
 // The token from POST /users lives in localStorage and goes out as a Bearer header.
+// Feature modules (chat, uploads, the player) listen for the events core.js announces.
 
-const $ = (selector) => document.querySelector(selector);
-const state = { user: JSON.parse(localStorage.getItem("streamverse.user") || "null"),
-                watching: null, feeds: [], watchRequest: 0, streamsRequest: 0,
-                activeStreams: null };
+import { $, announce, api, authHeaders, onSubmit, showError, state } from "./core.js";
+
 const MAX_COMMENTS = 200;  // a long stream must not grow the page without limit
-
-function authHeaders() {
-  return state.user ? { Authorization: `Bearer ${state.user.token}` } : {};
-}
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: { "Content-Type": "application/json", ...authHeaders() },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => ({}));
-  if (response.status === 401 && !state.user) throw new Error("Sign up first (top right).");
-  if (!response.ok) {
-    const detail = typeof data.detail === "string" ? data.detail
-      : (data.detail || []).map((error) => `${error.loc.at(-1)}: ${error.msg}`).join("; ");
-    throw new Error(detail || `${response.status} ${response.statusText}`);
-  }
-  return data;
-}
-
-function showError(error) { $("#error").textContent = error ? String(error.message || error) : ""; }
 
 function renderUser() {
   $("#whoami").textContent = state.user ? `Signed in as ${state.user.name}` : "Not signed in";
@@ -78,6 +55,7 @@ function followGlobalStats() {
 function stopWatching() {
   for (const stop of state.feeds) stop();
   state.feeds = [];
+  if (state.watching) announce("leave", state.watching);
 }
 
 function showStatus(status) {
@@ -105,6 +83,7 @@ async function watch(streamId) {
   history.replaceState(null, "", `#stream=${streamId}`);  // reload or share: same stream
   followAnalytics(streamId);
   followComments(streamId);
+  announce("watch", stream);
 }
 
 function followAnalytics(streamId) {
@@ -185,29 +164,11 @@ function showComment(message) {
   if (atBottom) item.scrollIntoView({ block: "nearest" });  // don't yank a reader back down
 }
 
-function onSubmit(selector, handler) {
-  $(selector).addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const form = event.target;
-    const button = form.querySelector("button");
-    if (button.disabled) return;  // still sending: a double click must not create two streams
-    showError(null);
-    button.disabled = true;
-    try {
-      await handler(new FormData(form));
-      form.reset();
-    } catch (error) {
-      showError(error);
-    } finally {
-      button.disabled = false;
-    }
-  });
-}
-
 onSubmit("#signup", async (form) => {
   state.user = await api("POST", "/users", { name: form.get("name") });
   localStorage.setItem("streamverse.user", JSON.stringify(state.user));
   renderUser();
+  announce("user", state.user);
   // Reopen the watched stream as the new user: owner controls and presence follow the token.
   if (state.watching) await watch(state.watching.id);
 });
