@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 PORT ?= 8000
 
-.PHONY: lab serve test lint format notebooks bench clean
+.PHONY: lab workspace reset-lesson serve test lint format notebooks bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "StreamVerse needs Python 3.11 or newer: make PYTHON=python3.11 ...")'
@@ -22,8 +22,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c 'import matplotlib.pyplot'  # build the font cache now, not in a lesson
 	touch $(STAMP)
 
-lab: $(STAMP)  ## open the course in JupyterLab
-	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/00_course_map_and_background_server.ipynb
+WORKSPACE := workspace
+LESSON ?=
+
+lab: $(STAMP) workspace  ## open the course in JupyterLab, from your own copy in workspace/
+	$(BIN)/jupyter lab $(LAB_FLAGS) $(WORKSPACE)/00_course_map_and_background_server.ipynb
+
+# The learner's copy: git ignores it, and a lesson already there is never overwritten, so
+# your work survives `git pull` and never fails `make test`.
+workspace:
+	@mkdir -p $(WORKSPACE)
+	@for lesson in notebooks/*.ipynb; do \
+	  test -e $(WORKSPACE)/$$(basename $$lesson) || cp $$lesson $(WORKSPACE)/; \
+	done
+
+reset-lesson:  ## put a fresh copy of one lesson in workspace/: make reset-lesson LESSON=01
+	@test -n "$(LESSON)" || { echo "which lesson? make reset-lesson LESSON=01" >&2; exit 2; }
+	@lesson=$$(ls notebooks/$(LESSON)_*.ipynb 2>/dev/null | head -1); \
+	test -n "$$lesson" || { echo "no lesson $(LESSON) in notebooks/" >&2; exit 2; }; \
+	mkdir -p $(WORKSPACE); copy=$(WORKSPACE)/$$(basename $$lesson); \
+	if test -e $$copy; then mv $$copy $${copy%.ipynb}.bak.ipynb; echo "kept your old copy as $${copy%.ipynb}.bak.ipynb"; fi; \
+	cp $$lesson $$copy; echo "fresh copy: $$copy"
 
 serve: $(STAMP)  ## run the platform (API docs at /docs)
 	$(BIN)/streamverse serve --host $(HOST) --port $(PORT)

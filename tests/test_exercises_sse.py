@@ -17,6 +17,7 @@ from streamverse.sse import encoder as sse
 CHECKS = [
     "a one-line event reads back",
     "multi-line data: one data: line per line",
+    "data that starts with a space keeps it",
     "CRLF and CR line breaks in data",
     "no event type: dispatched as message",
     "id 0 is an id too",
@@ -85,6 +86,12 @@ def no_refusal(data: str, event: str | None = None, id: int | None = None) -> st
     return header(event, id) + "".join(f"data: {line}\n" for line in LINE_BREAK.split(data)) + "\n"
 
 
+def no_space_after_colon(data: str, event: str | None = None, id: int | None = None) -> str:
+    """data: with no space: a client removes one leading space from the payload instead."""
+    lines = "".join(f"data:{line}\n" for line in LINE_BREAK.split(data))
+    return header(event, id) + lines + "\n" if event is None or "\n" not in event else ""
+
+
 def returns_bytes(data: str, event: str | None = None, id: int | None = None) -> bytes:
     return sse.encode(data, event=event, id=id)
 
@@ -124,6 +131,7 @@ def test_one_data_line_for_multi_line_data_fails(capsys: pytest.CaptureFixture[s
     problems = failing(run_check(one_data_line, capsys))
     assert list(problems) == [
         "multi-line data: one data: line per line",
+        "data that starts with a space keeps it",
         "CRLF and CR line breaks in data",
         "refuses an event type with a line break",
     ]
@@ -201,6 +209,17 @@ def test_accepting_a_multi_line_event_type_fails(capsys: pytest.CaptureFixture[s
             "would reach the client as another field"
         )
     }
+
+
+def test_data_without_a_space_after_the_colon_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    problems = failing(run_check(no_space_after_colon, capsys))
+    assert list(problems) == [
+        "data that starts with a space keeps it",
+        "refuses an event type with a line break",
+    ]
+    assert problems["data that starts with a space keeps it"].startswith(
+        "a client reads its data as ' indented\\nkeep me', expected '  indented\\n keep me'"
+    )
 
 
 def test_returning_bytes_is_reported(capsys: pytest.CaptureFixture[str]) -> None:

@@ -135,6 +135,8 @@ def _offline_checks(factory: Callable[[int], Dashboard]) -> list[Check]:
 
 def _compare_top(dashboard: Dashboard, expected: list[str], when: str = "") -> str | None:
     got = dashboard.top()
+    if got is None:
+        return "top() returned None (not written yet?), expected a list of titles"
     if not isinstance(got, list):
         return f"top() returned a {type(got).__name__}, expected a list of titles"
     if got != expected:

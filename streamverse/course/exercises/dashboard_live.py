@@ -141,7 +141,7 @@ class LiveChecks:
 
     def read_timeout(self, follower: Follower, relay: Relay) -> str | None:
         if not self.read_timeouts:
-            return "follow() sent its request with something other than httpx"
+            return "no request from follow() reached the server through httpx"
         read = self.read_timeouts[0]
         if read is not None and read <= KEEPALIVE:
             return (

@@ -35,6 +35,8 @@ def _read(text: str) -> list[SSEEvent]:
 def _read_one(frame: object) -> tuple[SSEEvent | None, str | None]:
     """The one event a client reads from ``frame``, or what went wrong."""
     if not isinstance(frame, str):
+        if frame is None:
+            return None, "it returned None (not written yet?), expected a str"
         return None, f"it returned a {type(frame).__name__}, expected a str"
     events = _read(frame)
     if len(events) == 1:
@@ -78,6 +80,11 @@ def check_sse_frame(func: SSEFrame, hints: Hints = "first") -> list[Result]:
     def one_line() -> str | None:
         data = '{"n": 1}'
         return _round_trip(func, data, {"event": "tick", "id": 1}, ("tick", data, "1"))
+
+    def leading_space() -> str | None:
+        # A client drops one space after "data:", so "data:" + " x" would lose the space.
+        expected = ("quote", "  indented\n keep me", "2")
+        return _round_trip(func, "  indented\n keep me", {"event": "quote", "id": 2}, expected)
 
     def multi_line() -> str | None:
         poem = "roses are red\nviolets are blue"
@@ -139,6 +146,12 @@ def check_sse_frame(func: SSEFrame, hints: Hints = "first") -> list[Result]:
                 multi_line,
                 "split data into lines and write 'data: ' before each one: a client joins "
                 "them back with '\\n'",
+            ),
+            Check(
+                "data that starts with a space keeps it",
+                leading_space,
+                "write 'data: ' with one space after the colon, then the line: a client "
+                "removes exactly one space there, so 'data:' + line eats a leading space",
             ),
             Check(
                 "CRLF and CR line breaks in data",

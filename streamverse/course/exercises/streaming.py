@@ -16,12 +16,16 @@ CommentTexts = Callable[[Iterable[str]], object]
 """What the learner wrote; the check looks at whatever it returns."""
 
 
+COMPACT = (",", ":")
+"""The real server writes compact JSON, with no spaces: a check must not depend on spacing."""
+
+
 def _comment(id: int, text: str) -> str:
     data = {"id": id, "stream_id": "s1", "user_id": "u1", "user_name": "ada", "text": text}
-    return json.dumps({"type": "comment", "data": data})
+    return json.dumps({"type": "comment", "data": data}, separators=COMPACT)
 
 
-_END = json.dumps({"type": "end", "data": {"reason": "stream ended"}})
+_END = json.dumps({"type": "end", "data": {"reason": "stream ended"}}, separators=COMPACT)
 _KEEPALIVE = '{"type":"keepalive"}'
 
 
@@ -43,6 +47,8 @@ class _OpenFeed:
 
 def _expect(func: CommentTexts, lines: list[str], expected: list[str]) -> str | None:
     got = func(iter(lines))
+    if got is None:
+        return "returned None (not written yet?), expected a list of str"
     if not isinstance(got, list):
         return f"returned a {type(got).__name__}, expected a list of str"
     if got != expected:
@@ -56,6 +62,11 @@ def check_comment_texts(func: CommentTexts, hints: Hints = "first") -> list[Resu
     def in_order() -> str | None:
         lines = [_comment(1, "hello"), _comment(2, "nice play"), _END]
         return _expect(func, lines, ["hello", "nice play"])
+
+    def text_is_only_text() -> str | None:
+        spaced = json.dumps({"type": "comment", "data": {"id": 3, "text": "spaced out"}})
+        lines = [_comment(1, "end"), _comment(2, '{"type":"end"}'), spaced, _END]
+        return _expect(func, lines, ["end", '{"type":"end"}', "spaced out"])
 
     def skips_others() -> str | None:
         lines = [
@@ -88,6 +99,12 @@ def check_comment_texts(func: CommentTexts, hints: Hints = "first") -> list[Resu
                 "comment texts, in order",
                 in_order,
                 "json.loads(line) each line; keep data['text'] when type is 'comment'",
+            ),
+            Check(
+                "a comment whose text says 'end' is still a comment",
+                text_is_only_text,
+                "decide by the parsed object, message['type'] == 'end', not by searching the "
+                "line's text: a comment may say anything, and JSON may be spaced or not",
             ),
             Check(
                 "keep-alive and unknown lines skipped",
