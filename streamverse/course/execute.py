@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
@@ -36,8 +37,28 @@ def execute(path: Path, timeout: int = CELL_TIMEOUT, kernel_name: str = KERNEL_N
     started = time.perf_counter()
     client.execute()
     elapsed = time.perf_counter() - started
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     nbformat.write(notebook, path)
     return elapsed
+
+
+def merge_streams(outputs: list[Any]) -> list[Any]:
+    """Join consecutive outputs of the same stream: how a cell's prints are split into
+    messages depends on timing, and the saved notebook should not."""
+    merged: list[Any] = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and previous.get("output_type") == output.get("output_type") == "stream"
+            and previous.name == output.name
+        ):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
 
 
 def main(argv: list[str] | None = None) -> int:

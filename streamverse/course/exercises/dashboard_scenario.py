@@ -17,6 +17,7 @@ from ...app import create_app
 from ...config import Settings
 from ...notebook import BackgroundServer
 from ..sse_spec import SSEParser
+from .platform import SetupError, ok
 
 FEED = "/streams/global-stats/live"
 TOP_N = 3
@@ -48,10 +49,6 @@ PHASES: dict[str, tuple[dict[str, int], list[str]]] = {
     "after": ({LOFI: 1}, [SPEEDRUN, LOFI, CHESS]),
 }
 """Viewers that join in each phase, and the top 3 that results (no ties anywhere)."""
-
-
-class SetupError(RuntimeError):
-    """The check's own server did not do what the check needs (not the learner's fault)."""
 
 
 class ServerFeed:
@@ -112,14 +109,14 @@ class Scenario:
         host = self._user("host")
         for title, category in STREAMS.items():
             body = {"title": title, "category": category}
-            stream = _ok(http.post("/streams/create", json=body, headers=host))
+            stream = ok(http.post("/streams/create", json=body, headers=host))
             self.streams[title] = stream["id"]
             path = f"/streams/{stream['id']}/status"
-            _ok(http.put(path, json={"status": "live"}, headers=host))
+            ok(http.put(path, json={"status": "live"}, headers=host))
         fans = [self._user(f"fan{number}") for number in range(max(LIKES.values()))]
         for title, likes in LIKES.items():
             for fan in fans[:likes]:
-                _ok(http.post(f"/streams/{self.streams[title]}/likes", headers=fan))
+                ok(http.post(f"/streams/{self.streams[title]}/likes", headers=fan))
 
     def open_feed(self) -> None:
         assert self.server is not None
@@ -149,7 +146,7 @@ class Scenario:
         self.viewers.append(http.send(request, stream=True))
 
     def _user(self, name: str) -> dict[str, str]:
-        user = _ok(self._http().post("/users", json={"name": name}))
+        user = ok(self._http().post("/users", json={"name": name}))
         return {"Authorization": f"Bearer {user['token']}"}
 
     def _http(self) -> httpx.Client:
@@ -174,9 +171,3 @@ class Scenario:
         if self.server is not None:
             self.server.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
-
-
-def _ok(response: httpx.Response) -> Any:
-    if response.status_code >= 400:
-        raise SetupError(f"{response.request.method} {response.request.url.path}: {response.text}")
-    return response.json()
