@@ -345,6 +345,24 @@ def test_the_feed_of_an_ended_stream_sends_its_final_numbers_and_closes(live, ht
     assert events[1].json() == {"stream_id": stream["id"]}
 
 
+@pytest.mark.parametrize("resume", ["a known id", "an id from long ago"])
+def test_resuming_the_feed_of_an_ended_stream_also_gets_the_end(live, http, resume):
+    """A browser's EventSource reconnects after the server closes a feed; one whose stream
+    has ended must get the final numbers and the end again, not a feed that never ends."""
+    _, owner = make_user(http)
+    stream = make_stream(http, owner, status="live")
+    with SSEConnection(analytics_url(live, stream["id"])) as feed:
+        (first,) = feed.take(1)
+        set_status(http, owner, stream["id"], "ended")
+        last = feed.until(lambda event: event.type == "stream_ended")[-1]
+    since = last.last_event_id if resume == "a known id" else "1"
+    with SSEConnection(analytics_url(live, stream["id"]), {"Last-Event-ID": since}) as again:
+        events = list(again.events())  # returns only because the server ends the body
+    assert [event.type for event in events] == ["analytics", "stream_ended"]
+    assert events[0].json()["status"] == "ended"
+    assert int(events[0].last_event_id) >= int(last.last_event_id)
+
+
 def test_feeds_of_unknown_streams_leave_no_topic_behind(live, http):
     topics = services_of(live.app).broker.backend.topics
     for n in range(20):

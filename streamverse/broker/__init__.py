@@ -94,6 +94,7 @@ class Broker:
                 marker = {"reason": "history", "last_id": history.newest}
                 replay = [Event(name, history.newest, RESET, marker)]
             subscription._begin(start, replay)
+            del history, replay  # the subscription may live for hours: keep nothing else
             if self._closed:
                 subscription.close()
             yield subscription
@@ -119,9 +120,12 @@ class Broker:
         local = self._local.get(event.topic)
         if local is None:
             return
-        dropped = [s for s in local.subscribers if not s._deliver(event)]
-        for subscription in dropped:
-            local.subscribers.discard(subscription)
+        dropped = None
+        for subscription in local.subscribers:
+            if not subscription._deliver(event):
+                dropped = [subscription] if dropped is None else [*dropped, subscription]
+        if dropped is not None:
+            local.subscribers.difference_update(dropped)
 
 
 def backend_for(url: str, deliver: Deliver) -> Backend:

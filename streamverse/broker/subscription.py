@@ -13,15 +13,36 @@ class Subscription:
 
     A bounded mailbox (a list with a single waiter, cheaper than ``asyncio.Queue`` on the
     fan-out path). Only the ``Broker`` fills it; when it is full the subscriber is dropped,
-    so a slow reader never holds up the publisher or anyone else.
+    so a slow reader never holds up the publisher or anyone else. Slotted: thousands are
+    alive at once, and every delivery touches them.
     """
+
+    __slots__ = (
+        "_allowance",
+        "_closed",
+        "_dropped",
+        "_events",
+        "_idle",
+        "_last_activity",
+        "_limit",
+        "_max_pending",
+        "_timer",
+        "_waiter",
+        "last_id",
+        "newest_at_start",
+        "topic",
+    )
 
     def __init__(self, topic: str, max_pending: int) -> None:
         self.topic = topic
         self.last_id: int | None = None
         """Id of the last event handed out; at first, the topic's newest id (or ``since``)."""
+        self.newest_at_start: int | None = None
+        """The topic's newest id when the subscription began (what a snapshot taken then
+        is as new as)."""
         self._max_pending = max_pending
         self._allowance = 0  # the replayed backlog does not count against the limit
+        self._limit = max_pending  # max_pending + allowance, kept summed for delivery
         self._events: list[Event] = []  # swapped for a new list on each read: no copy
         self._waiter: asyncio.Future[None] | None = None
         self._dropped: str | None = None
@@ -54,7 +75,7 @@ class Subscription:
         """Queue one live event; False (and the subscriber is dropped) when it is full."""
         if self._dropped is not None or self._closed:
             return False
-        if len(self._events) >= self._max_pending + self._allowance:
+        if len(self._events) >= self._limit:
             self._drop(f"slow consumer: more than {self._max_pending} events behind")
             return False
         self._events.append(event)
@@ -69,8 +90,10 @@ class Subscription:
         self.last_id = since
         live = self._events
         newest = replay[-1].id if replay else since
+        self.newest_at_start = newest
         self._events = replay + [event for event in live if event.id > newest]
         self._allowance = len(replay)
+        self._limit = self._max_pending + self._allowance
 
     def _drop(self, reason: str) -> None:
         self._dropped = reason
@@ -114,7 +137,9 @@ class Subscription:
             while True:
                 if self._events:
                     batch, self._events = self._events, []
-                    self._allowance = 0
+                    if self._allowance:
+                        self._allowance = 0
+                        self._limit = self._max_pending
                     self.last_id = batch[-1].id
                     yield batch
                     continue

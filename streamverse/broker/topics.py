@@ -48,6 +48,17 @@ def analytics(stream_id: str) -> Topic:
     return Topic(f"stream:{stream_id}:analytics", History.snapshots)
 
 
+def upload_progress(upload_id: str) -> Topic:
+    """One upload's ``progress`` events (each a full snapshot), then ``upload_ended``."""
+    return Topic(f"upload:{upload_id}:progress", History.snapshots)
+
+
+def log_job(job_id: str) -> Topic:
+    """A log job's ``progress`` events, then ``summary`` or ``failed``: each carries the
+    job's full numbers so far, so a reset with a fresh snapshot is as good as a replay."""
+    return Topic(f"logs:{job_id}:progress", History.snapshots)
+
+
 def per_stream(stream_id: str) -> tuple[Topic, ...]:
     """The topics that end with ``STREAM_ENDED`` when the stream ends."""
     return comments(stream_id), chat(stream_id), analytics(stream_id)

@@ -117,9 +117,11 @@ class FeedResponse(Response):
             except ServiceError as error:
                 await error_response(error.status, error.detail)(scope, receive, send)
                 return
-            if since is None and feed.finished(current):  # e.g. the stream ended before
+            if feed.finished(current):  # e.g. the stream ended: its final numbers, then the end
+                # (a resuming client too: nothing more will come, whatever it missed).
+                newest = subscription.newest_at_start
                 frame = encoder.encode(
-                    encoder.to_json(current), event=feed.snapshot_type, id=subscription.last_id
+                    encoder.to_json(current), event=feed.snapshot_type, id=newest
                 )
                 ended = json.dumps(dict(params))  # what the live end event carries
                 end = b"".join(encoder.encode(ended, event=kind) for kind in feed.final_types)

@@ -43,6 +43,12 @@ async def event_stream(
                 yield first + KEEPALIVE
                 first = b""
                 continue
+            if len(batch) == 1 and not first and batch[0].type != RESET:
+                # The common case live: one event, whose bytes every subscriber shares.
+                yield frame(batch[0])
+                if batch[0].type in final_types:
+                    return
+                continue
             chunk = bytearray(first)
             first = b""
             for event in batch:
