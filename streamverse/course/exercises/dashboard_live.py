@@ -15,7 +15,8 @@ import httpx
 from ...config import Settings
 from ..checks import Check, describe
 from ..relay import Relay
-from .dashboard_scenario import FEED, PHASES, TOP_N, Scenario, SetupError
+from .dashboard_scenario import FEED, PHASES, TOP_N, Scenario
+from .platform import SetupError
 
 REFUSED_FOR = 1.0
 """Seconds the relay refuses connections after a cut: reconnect attempts are counted."""
