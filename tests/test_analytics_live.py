@@ -352,7 +352,7 @@ def test_resuming_the_feed_of_an_ended_stream_also_gets_the_end(live, http, resu
     _, owner = make_user(http)
     stream = make_stream(http, owner, status="live")
     with SSEConnection(analytics_url(live, stream["id"])) as feed:
-        (first,) = feed.take(1)
+        feed.take(1)
         set_status(http, owner, stream["id"], "ended")
         last = feed.until(lambda event: event.type == "stream_ended")[-1]
     since = last.last_event_id if resume == "a known id" else "1"
