@@ -16,14 +16,20 @@ from . import web
 from .analytics import feeds as analytics_feeds
 from .analytics import router as analytics
 from .analytics.service import AnalyticsPublisher
+from .chat import router as chat
 from .comments import router as comments
 from .config import Settings
 from .errors import install_error_handlers
 from .likes import router as likes
+from .logs import router as logs
 from .services import Services
 from .sse.feeds import FeedMiddleware
 from .streams import router as streams
+from .uploads import feeds as upload_feeds
+from .uploads import router as uploads
+from .uploads import tus
 from .users import router as users
+from .videos import router as videos
 
 DESCRIPTION = """
 StreamVerse is a live content platform and the reference app of a course on streaming with
@@ -31,8 +37,19 @@ FastAPI. Authenticate with `Authorization: Bearer <token>` (from `POST /users`);
 send `{"type": "auth", "token": ...}` as their first message.
 """
 
-FEEDS = (*analytics_feeds.FEEDS,)
-ROUTERS = (users.router, analytics.router, streams.router, comments.router, likes.router)
+FEEDS = (*analytics_feeds.FEEDS, *upload_feeds.FEEDS)
+ROUTERS = (
+    users.router,
+    analytics.router,
+    streams.router,
+    comments.router,
+    chat.router,
+    likes.router,
+    videos.router,
+    uploads.router,
+    tus.router,
+    logs.router,
+)
 """In matching order: ``/streams/global-stats`` must come before ``/streams/{stream_id}``."""
 
 

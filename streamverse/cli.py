@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -32,9 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="run the platform")
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8000)
+    upload_parser = commands.add_parser("upload", help="upload a media file, with progress")
+    upload_parser.add_argument("file", type=Path)
+    upload_parser.add_argument("--title")
+    upload_parser.add_argument("--description", default="")
+    upload_parser.add_argument("--url", default="http://127.0.0.1:8000")
+    upload_parser.add_argument("--token", default=os.environ.get("STREAMVERSE_TOKEN"))
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args.host, args.port)
+    if args.command == "upload":
+        from .uploads import client
+
+        return client.main(args.url, args.token, args.file, args.title, args.description)
     return 2
 
 

@@ -31,7 +31,8 @@ from streamverse.notebook import BackgroundServer, running_servers
 assert running_servers() == [], f"still running: {running_servers()}"
 threads = [t.name for t in threading.enumerate() if t.name.startswith("streamverse-server-")]
 assert not threads, f"server threads still alive: {threads}"
-servers = [o for o in gc.get_objects() if isinstance(o, BackgroundServer)]
+gc.collect()
+servers = [o for o in gc.get_objects() if type(o) is BackgroundServer]  # never deref a dead proxy
 if isinstance(globals().get("server"), BackgroundServer):
     assert globals()["server"] in servers
 for background in servers:

@@ -55,6 +55,11 @@ class Subscription:
         """Events waiting in this subscriber's mailbox (how far behind it is)."""
         return len(self._events)
 
+    def holds(self, types: frozenset[str]) -> bool:
+        """Whether an event of one of these types is waiting (say, a replay that reaches a
+        feed's end)."""
+        return any(event.type in types for event in self._events)
+
     @property
     def active(self) -> bool:
         return self._dropped is None and not self._closed

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ..broker import topics
+from ..chat import service as chat
 from ..db.base import utcnow
-from ..errors import Conflict
+from ..errors import Conflict, Forbidden
 from ..services import Services
 from ..streams import service as streams
 from ..streams.schemas import StreamStatus
@@ -28,6 +29,8 @@ async def post_comment(services: Services, stream_id: str, author: User, text: s
     stream = await streams.get_stream(services, stream_id)
     if stream.status == StreamStatus.ended:
         raise Conflict("the stream has ended; comments are closed")
+    if await chat.is_banned(services, stream_id, author.id):
+        raise Forbidden("you are banned from this stream's chat and comments")
     row = CommentRow(
         stream_id=stream.id,
         user_id=author.id,

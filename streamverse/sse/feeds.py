@@ -29,11 +29,13 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..broker import Topic
+from ..broker import RESET, Topic
 from ..errors import ErrorBody, ServiceError, error_response
 from ..services import Services, get_services
 from . import encoder
 from .stream import event_stream
+
+RESET_ONLY = frozenset({RESET})
 
 Params = Mapping[str, str]
 SSE_HEADERS = [
@@ -117,8 +119,15 @@ class FeedResponse(Response):
             except ServiceError as error:
                 await error_response(error.status, error.detail)(scope, receive, send)
                 return
-            if feed.finished(current):  # e.g. the stream ended: its final numbers, then the end
-                # (a resuming client too: nothing more will come, whatever it missed).
+            replays_to_the_end = (
+                since is not None
+                and subscription.holds(feed.final_types)
+                and not subscription.holds(RESET_ONLY)
+            )
+            if feed.finished(current) and not replays_to_the_end:
+                # E.g. the stream ended: its final numbers, then the end (a resuming client
+                # whose missed events are no longer all in history too: nothing more will
+                # come). One whose replay reaches the end gets exactly what it missed.
                 newest = subscription.newest_at_start
                 frame = encoder.encode(
                     encoder.to_json(current), event=feed.snapshot_type, id=newest

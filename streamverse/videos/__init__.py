@@ -1,0 +1,1 @@
+"""Videos and audio: stored media, playback with HTTP Range, HLS packaging."""
