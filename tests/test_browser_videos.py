@@ -169,7 +169,14 @@ def test_the_hls_version_plays(open_page, site, native: bool, tmp_path: Path) ->
         if native
         else "Playing the HLS version with hls.js (1 rendition)."
     )
-    urls = [response.url for response in responses if response.ok]
+    # Playwright reports responses as events this thread handles when it next talks to the
+    # browser, so a response the video has already used may not be recorded yet: poll.
+    urls: list[str] = []
+    for _ in range(100):  # a deadline of about 10 s
+        urls = [response.url for response in responses if response.ok]
+        if any(url.endswith("/hls/seg_00000.ts") for url in urls):
+            break
+        page.wait_for_timeout(100)
     assert any(url.endswith("/hls/index.m3u8") for url in urls)
     assert any(url.endswith("/hls/seg_00000.ts") for url in urls)
     assert any("/vendor/hls/" in url for url in urls) is (not native)
