@@ -64,6 +64,7 @@ class Variant:
     publisher: Client | None = None
     figures: dict[str, Any] = field(default_factory=dict)
     bursts: list[tuple[float, float]] = field(default_factory=list)
+    window: int = 500
 
     def message(self, text: str) -> str:
         if self.name == "streamverse":
@@ -107,13 +108,21 @@ async def burst(variant: Variant, count: int, size: int, marker: str, within: fl
     for client in variant.clients:
         client.marker, client.messages = marker.encode(), 0
         client.got_marker.clear()
+    publisher, window = variant.publisher, variant.window
+    echoes = 2 if variant.name == "streamverse" else 1  # its own message, and an ack
+    echoed_before = publisher.messages
     pid = variant.server.pid
     cpu, started = cpu_seconds(pid), time.perf_counter()
     for n in range(count - 1):
-        variant.publisher.send(variant.message(f"{n} {text}"))
+        publisher.send(variant.message(f"{n} {text}"))
         if n % 50 == 0:
             await asyncio.sleep(0)
-    variant.publisher.send(variant.message(marker))
+        # At most ``window`` messages ahead of what came back: the room, not this one
+        # driving process, sets the pace.
+        while n - (publisher.messages - echoed_before) // echoes > window:
+            publisher.received.clear()
+            await publisher.received.wait()
+    publisher.send(variant.message(marker))
     waits = [asyncio.ensure_future(c.got_marker.wait()) for c in variant.clients]
     _, pending = await asyncio.wait(waits, timeout=within)
     for waiting in pending:
@@ -189,7 +198,9 @@ async def stalled(variant: Variant, args: argparse.Namespace) -> dict:
 async def run(args: argparse.Namespace, server_cpu: int | None) -> dict[str, Any]:
     data_dir = tempfile.mkdtemp(prefix="bench-chat-")
     variants = [
-        Variant(name, ServerProcess(serve, name, server_cpu, f"{data_dir}/{name}"))
+        Variant(
+            name, ServerProcess(serve, name, server_cpu, f"{data_dir}/{name}"), window=args.window
+        )
         for name in args.variants
     ]
     try:
@@ -293,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stall-size", type=int, default=450)
     parser.add_argument("--stall-timeout", type=float, default=30.0)
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--window", type=int, default=500, help="messages the publisher may be ahead of its echoes"
+    )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--quick", action="store_true", help="a smoke run (100 clients)")
     if parser.parse_args(argv).quick:  # smaller defaults; options given still win

@@ -63,6 +63,7 @@ class Client(asyncio.Protocol):
         self.closed = asyncio.Event()
         self.on_frame = on_frame
         self.handshake_done = asyncio.Event()
+        self.received = asyncio.Event()  # set on every text frame: a sender's pacing cue
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  (uvloop's is no asyncio.Transport)
@@ -111,6 +112,7 @@ class Client(asyncio.Protocol):
                 payload = buffer[start:end]
                 self.frames += 1
                 self.messages += payload.count(b"\n") + 1
+                self.received.set()
                 if self.marker is not None and self.marker in payload:
                     self.got_marker.set()
                 if self.latencies is not None:

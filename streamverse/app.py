@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.begin_shutdown = services.begin_shutdown  # see streamverse.server
     install_error_handlers(app)
     app.add_middleware(FeedMiddleware, services=services, feeds=FEEDS)
+    app.add_middleware(chat.ChatMiddleware, services=services)
     for feed in FEEDS:
         app.include_router(feed.router())
     for router in ROUTERS:

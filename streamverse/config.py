@@ -123,6 +123,13 @@ class Settings(BaseSettings):
     chat_presence_interval_seconds: float = Field(
         1.0, gt=0, description="Shortest gap between two presence events of one room."
     )
+    chat_coalesce_seconds: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="A room's messages reach each client at most once per this window, all"
+        " that arrived meanwhile in one frame (0: each at once; see broker/coalesce.py).",
+    )
 
     def resolved_database_url(self) -> str:
         """The configured URL, or an SQLite file inside the data directory."""

@@ -252,6 +252,48 @@ def test_idle_subscription_yields_keepalive_cues(make_broker):
     assert cues[:2] == [None, None] and cues[-1].data == 1
 
 
+@pytest.mark.parametrize(("coalesce", "first_batch"), [(0.0, [0]), (0.05, [0, 1, 2])])
+def test_a_coalescing_window_gathers_what_arrives_in_it_into_one_batch(
+    make_broker, coalesce, first_batch
+):
+    """Between the publishes the loop runs freely: without a window the reader wakes for
+    the first event alone; with one it wakes once, when the window ends, for all three."""
+
+    async def scenario():
+        broker = make_broker()
+        async with broker.subscribe(T, coalesce=coalesce) as subscription:
+            batches = subscription.batches()
+            reading = asyncio.ensure_future(anext(batches))
+            await asyncio.sleep(0)  # the reader is waiting now
+            for n in range(3):
+                await broker.publish(T, "n", n)
+                for _ in range(5):
+                    await asyncio.sleep(0)  # give a woken reader every chance to run
+            async with asyncio.timeout(5):
+                batch = await reading
+            await batches.aclose()
+        return [event.data for event in batch]
+
+    assert run(scenario()) == first_batch
+
+
+def test_a_mailbox_half_full_wakes_its_reader_before_the_window_ends(make_broker):
+    async def scenario():
+        broker = make_broker(queue_size=4)
+        async with broker.subscribe(T, coalesce=60.0) as subscription:
+            batches = subscription.batches()
+            reading = asyncio.ensure_future(anext(batches))
+            await asyncio.sleep(0)
+            await broker.publish(T, "n", 0)
+            await broker.publish(T, "n", 1)
+            async with asyncio.timeout(5):  # far sooner than the 60 s window
+                batch = await reading
+            await batches.aclose()
+        return [event.data for event in batch], subscription.dropped
+
+    assert run(scenario()) == ([0, 1], None)
+
+
 def test_unsubscribing_removes_the_subscriber(make_broker):
     async def scenario():
         broker = make_broker()

@@ -121,9 +121,10 @@ def test_a_client_stuck_on_one_send_is_cut_after_the_send_timeout(
     wait_until(lambda: services.broker.subscriber_count(topic) == 2, what="both subscribed")
     hub = hub_of(services)
 
-    def backlog() -> int:  # events waiting in the fullest mailbox: the stalled client's
+    def backlog() -> int:  # events waiting behind a send that is blocked: the stalled client's
         room = hub.rooms.get(stream, set())
-        return max((c.subscription.pending() for c in room if c.subscription), default=0)
+        blocked = [c for c in room if c.subscription and c.sends_started > c.sends_done]
+        return max((c.subscription.pending() for c in blocked if c.subscription), default=0)
 
     sent = 0
     while backlog() < 20:  # its send is blocked: events pile up behind it

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from .backends.base import Backend, Deliver
+from .coalesce import Coalescer
 from .events import RESET, Event, SubscriberDropped
 from .subscription import Subscription
 from .topics import History, Topic
@@ -26,11 +27,21 @@ __all__ = ["RESET", "Broker", "Event", "SubscriberDropped", "Subscription", "Top
 class _Local:
     """This process's subscribers to one topic, and whether the backend delivers it yet."""
 
-    __slots__ = ("ready", "subscribers")
+    __slots__ = ("coalescers", "ready", "subscribers")
 
     def __init__(self) -> None:
         self.subscribers: set[Subscription] = set()
         self.ready = asyncio.Event()
+        self.coalescers: dict[float, Coalescer] = {}
+
+    def coalescer(self, delay: float) -> Coalescer | None:
+        if delay <= 0:
+            return None
+        coalescer = self.coalescers.get(delay)
+        if coalescer is None:
+            loop = asyncio.get_running_loop()
+            coalescer = self.coalescers[delay] = Coalescer(delay, loop)
+        return coalescer
 
 
 class Broker:
@@ -67,18 +78,20 @@ class Broker:
 
     @asynccontextmanager
     async def subscribe(
-        self, topic: Topic, since: int | None = None
+        self, topic: Topic, since: int | None = None, *, coalesce: float = 0.0
     ) -> AsyncIterator[Subscription]:
         """``async with broker.subscribe(topic, since) as subscription: async for ...``
 
         Without ``since``: events published from now on. With it: first every event after
         ``since`` from history, or one ``RESET`` event when history cannot bridge the gap.
+        ``coalesce`` (seconds): wake this subscriber at most once per such window, with all
+        that arrived meanwhile (``coalesce.Coalescer``); 0 wakes it for every event.
         """
         name = topic.name
-        subscription = Subscription(name, self.queue_size)
         local = self._local.get(name)
         if local is None:
             local = self._local[name] = _Local()
+        subscription = Subscription(name, self.queue_size, local.coalescer(coalesce))
         local.subscribers.add(subscription)
         try:
             if len(local.subscribers) == 1 and not local.ready.is_set():
@@ -102,6 +115,8 @@ class Broker:
             local.subscribers.discard(subscription)
             if not local.subscribers and self._local.get(name) is local:
                 del self._local[name]
+                for coalescer in local.coalescers.values():
+                    coalescer.close()
                 await self.backend.unlisten(name)
                 if name in self._local:  # someone subscribed again meanwhile
                     await self.backend.listen(name)

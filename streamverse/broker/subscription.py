@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from .coalesce import Coalescer
 from .events import Event, SubscriberDropped
 
 
@@ -20,6 +21,7 @@ class Subscription:
     __slots__ = (
         "_allowance",
         "_closed",
+        "_coalescer",
         "_dropped",
         "_events",
         "_idle",
@@ -28,12 +30,13 @@ class Subscription:
         "_max_pending",
         "_timer",
         "_waiter",
+        "_wake_queued",
         "last_id",
         "newest_at_start",
         "topic",
     )
 
-    def __init__(self, topic: str, max_pending: int) -> None:
+    def __init__(self, topic: str, max_pending: int, coalescer: Coalescer | None = None) -> None:
         self.topic = topic
         self.last_id: int | None = None
         """Id of the last event handed out; at first, the topic's newest id (or ``since``)."""
@@ -50,6 +53,8 @@ class Subscription:
         self._timer: asyncio.TimerHandle | None = None
         self._idle = False
         self._last_activity = 0.0
+        self._coalescer = coalescer  # None: a delivery wakes the consumer at once
+        self._wake_queued = False
 
     def pending(self) -> int:
         """Events waiting in this subscriber's mailbox (how far behind it is)."""
@@ -86,7 +91,13 @@ class Subscription:
         self._events.append(event)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            coalescer = self._coalescer
+            # Half full wakes at once: a window must never make a reader look slow.
+            if coalescer is None or 2 * len(self._events) >= self._limit:
+                waiter.set_result(None)
+            elif not self._wake_queued:
+                self._wake_queued = True
+                coalescer.wake_later(self)
         return True
 
     def _begin(self, since: int, replay: list[Event]) -> None:
@@ -102,6 +113,11 @@ class Subscription:
 
     def _drop(self, reason: str) -> None:
         self._dropped = reason
+        self._wake()
+
+    def _wake_now(self) -> None:
+        """The coalescing window is over (``coalesce.Coalescer``)."""
+        self._wake_queued = False
         self._wake()
 
     def _wake(self) -> None:

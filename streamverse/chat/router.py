@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from starlette.routing import WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette._utils import get_route_path
+from starlette.routing import WebSocketRoute, compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ErrorBody
-from ..services import ServicesDep, services_of
+from ..services import Services, ServicesDep, services_of
 from ..streams.router import MAX_SQL_INT, NOT_FOUND
 from ..users.auth import UNAUTHORIZED, CurrentUser
 from . import handshake, moderation
@@ -18,22 +19,46 @@ from .schemas import ModerationEntry
 router = APIRouter(prefix="/streams", tags=["chat"])
 
 
+CHAT_PATH = "/streams/{stream_id}/chat"
+_CHAT_PATH_REGEX = compile_path(CHAT_PATH)[0]
+
+
+class ChatMiddleware:
+    """Chat connections go straight to the handshake, in front of FastAPI's routing, as
+    the SSE feeds do (``sse/feeds.py``): a chat connection lives for hours, and every layer
+    of routing and exception handling it passed through would stay on its stack all that
+    time and wrap each of its sends. ``bench/bench_chat.py`` measures both costs."""
+
+    def __init__(self, app: ASGIApp, services: Services) -> None:
+        self.app, self.services = app, services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            found = _CHAT_PATH_REGEX.match(get_route_path(scope))
+            if found is not None:
+                scope = {**scope, "path_params": found.groupdict()}
+                await handshake.serve(self.services, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class ChatEndpoint:
     """``WS /streams/{stream_id}/chat``: the stream's chat room (docs/chat-protocol.md).
     Anyone may read; send ``{"type": "auth", "token": ...}`` first to post. ``?since=<id>``
     resumes after the last message received.
 
-    An ASGI endpoint on a plain Starlette route rather than ``@router.websocket``: a chat
-    connection lives for hours, and FastAPI's dependency machinery would stay on its stack
-    all that time (``bench/bench_chat.py`` measures what a connection costs); and the
-    connection sends its hot path straight through the ASGI ``send``.
+    In an app made by ``create_app`` the ``ChatMiddleware`` answers these connections
+    before routing; this route serves the chat where the router is included on its own
+    (and names the path for ``url_path_for("chat")``). A plain ASGI endpoint rather than
+    ``@router.websocket``: FastAPI's dependency machinery would stay on the stack of a
+    connection for its whole life.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await handshake.serve(services_of(scope["app"]), scope, receive, send)
 
 
-router.routes.append(WebSocketRoute("/streams/{stream_id}/chat", ChatEndpoint(), name="chat"))
+router.routes.append(WebSocketRoute(CHAT_PATH, ChatEndpoint(), name="chat"))
 
 
 @router.get(

@@ -160,7 +160,8 @@ class Joined:
 @asynccontextmanager
 async def join(services: Services, stream_id: str, since: int | None) -> AsyncIterator[Joined]:
     """Subscribe to the room's topic (resuming after ``since``), then read the history."""
-    subscribing = services.broker.subscribe(topics.chat(stream_id), since)
+    coalesce = services.settings.chat_coalesce_seconds
+    subscribing = services.broker.subscribe(topics.chat(stream_id), since, coalesce=coalesce)
     async with room_lock(services, stream_id):
         subscription = await subscribing.__aenter__()
     try:

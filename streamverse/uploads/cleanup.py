@@ -1,22 +1,29 @@
-"""Nothing partial stays: a crash's temporary files at startup, abandoned uploads later.
+"""Nothing partial stays: what a crash left, at startup and in every sweep; abandoned
+uploads later. Who holds what is told by ``flock`` (see ``storage``), so servers sharing
+the data directory never remove, or settle, each other's.
 
 The policy:
-- ``uploads/tmp/``: a multipart body being received. On any failure (a disconnect
-  included) the request removes its own file; a crash's leftovers are removed at the next
-  startup (each live one is ``flock``-ed by its writer, so servers sharing the directory
-  never remove each other's, see ``storage``).
+- ``uploads/tmp/<id>.part``: a multipart body being received. On any failure (a disconnect
+  included) the request removes its own file; a crash's leftovers (unlocked) are removed
+  at the next startup, or sweep. So are unlocked ``<id>.pin`` names (``storage.Pin``).
+- Uploads a crash left under way (``recovery``): multipart ``receiving`` and any
+  ``validating`` whose files nobody locks become ``failed`` ("the server stopped while
+  ...; upload it again"), their files removed, their feeds ended; validation is not run
+  again. Uploads left ``processing`` get the outcome of the packaging the videos domain
+  runs again at startup (``ready`` or ``failed``), relayed by a task started at startup.
 - ``uploads/tus/<id>``: an unfinished tus upload, kept across restarts for its client to
-  resume. One with no activity for ``upload_expiry_seconds`` (default a day; every PATCH
-  response says when in ``Upload-Expires``) is removed by a sweep that runs at startup and
-  then every ``min(expiry / 4, 1 hour)``; its row stays, ``failed`` ("expired"), so its
-  URL answers 410 Gone. A partial file no row knows of (a crash between the two) goes too.
+  resume (a restart never fails one). One with no activity for ``upload_expiry_seconds``
+  (default a day; every PATCH response says when in ``Upload-Expires``) is removed by a
+  sweep that runs at startup and then every ``min(expiry / 4, 1 hour)``; its row stays,
+  ``failed`` ("expired"), so its URL answers 410 Gone. A partial file no unfinished row
+  knows of (a crash between the two, or a failed upload's) goes too, unless locked (one
+  being validated).
 - Ids from ``POST /uploads`` that never received a body expire the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +34,7 @@ from sqlalchemy import select, update
 
 from ..db.base import utcnow
 from ..services import Services, services_of
-from . import storage
+from . import recovery, storage
 from .live import live
 from .models import UploadRow
 from .schemas import UploadState
@@ -78,13 +85,19 @@ async def remove_orphans(services: Services) -> list[str]:
     async with services.store.session() as session:
         query = select(UploadRow.id).where(UploadRow.id.in_(names), UploadRow.state.in_(UNFINISHED))
         keep = set((await session.execute(query)).scalars())
-    orphans = [name for name in names if name not in keep]
-    for name in orphans:
-        storage.remove(storage.tus_path(services.settings, name))
+    orphans = []
+    for name in names:
+        path = storage.tus_path(services.settings, name)
+        if name not in keep and not storage.held(path):  # held: pinned, being validated
+            storage.remove(path)
+            orphans.append(name)
     return orphans
 
 
 async def sweep(services: Services) -> None:
+    """Everything here is safe while uploads run, in this process or others."""
+    for upload_id in await recovery.settle_abandoned(services):
+        log.warning("upload %s was left under way by a crash: failed", upload_id)
     for name in storage.remove_abandoned_temp(services.settings):
         log.warning("removed a temporary upload file a crash left behind: %s", name)
     for name in await remove_orphans(services):
@@ -108,11 +121,12 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     up): clean at startup, then sweep periodically until shutdown."""
     services = services_of(app)
     await sweep(services)
+    relays = await recovery.relay_processing(services)
     interval = min(services.settings.upload_expiry_seconds / 4, 3600.0)
     task = asyncio.create_task(_every(services, interval), name="upload cleanup")
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for running in (task, *relays):
+            running.cancel()
+        await asyncio.gather(task, *relays, return_exceptions=True)

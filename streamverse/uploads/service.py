@@ -11,6 +11,7 @@ videos domain. Any failure, a disconnect included, removes the temporary file.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 from sqlalchemy import update
@@ -102,9 +103,12 @@ async def progress(services: Services, upload_id: str) -> UploadProgress:
 
 async def _claim(
     services: Services, owner: User, upload_id: str | None, length: int | None
-) -> UploadRow:
-    """The upload this body is for: a new one, or a created one of ``owner``'s, which it
-    turns ``receiving`` (in the database, so one body only, across processes)."""
+) -> tuple[UploadRow, storage.Temp]:
+    """The upload this body is for, and its locked temporary file: a new upload, or a
+    created one of ``owner``'s, which it turns ``receiving`` (in the database, so one body
+    only, across processes). The file is locked before the row says ``receiving``, so no
+    other server's ``recovery`` ever takes this upload for one a crash left."""
+    conflict = Conflict(f"upload {upload_id!r} has already received a body; create a new one")
     if upload_id is None:
         row = UploadRow(
             id=storage.new_upload_id(),
@@ -113,25 +117,36 @@ async def _claim(
             state=UploadState.receiving.value,
             length=length,
         )
+        temp = storage.open_temp(services.settings, row.id)
+    else:
+        row = await owned(services, upload_id, owner)
+        if row.protocol != MULTIPART:
+            raise conflict
+        try:
+            temp = storage.open_temp(services.settings, row.id)
+        except FileExistsError:
+            raise conflict from None
+    try:
         async with services.store.session() as session:
-            session.add(row)
+            if upload_id is None:
+                session.add(row)
+            else:
+                claimed = await session.execute(
+                    update(UploadRow)
+                    .where(UploadRow.id == row.id, UploadRow.state == UploadState.created.value)
+                    .values(state=UploadState.receiving.value, updated_at=utcnow())
+                    .returning(UploadRow.id)
+                )
+                if claimed.scalar_one_or_none() is None:
+                    raise conflict
             await session.commit()
-        return row
-    row = await owned(services, upload_id, owner)
-    async with services.store.session() as session:
-        claimed = await session.execute(
-            update(UploadRow)
-            .where(UploadRow.id == row.id, UploadRow.state == UploadState.created.value)
-            .values(state=UploadState.receiving.value, updated_at=utcnow())
-            .returning(UploadRow.id)
-        )
-        won = claimed.scalar_one_or_none() is not None
-        await session.commit()
-    if row.protocol != MULTIPART or not won:
-        raise Conflict(f"upload {row.id!r} has already received a body; create a new one")
+    except BaseException:
+        os.close(temp.fd)
+        temp.discard()
+        raise
     row.state = UploadState.receiving.value
     row.length = row.length if row.length is not None else length
-    return row
+    return row, temp
 
 
 async def receive_multipart(
@@ -150,12 +165,11 @@ async def receive_multipart(
     limit = settings.upload_max_bytes
     if content_length is not None and content_length > limit + FORM_OVERHEAD:
         raise PayloadTooLarge(too_large(services))  # before reading a byte of the body
-    row = await _claim(services, owner, upload_id, content_length)
+    row, temp = await _claim(services, owner, upload_id, content_length)
     tracker = Tracker(services, row.id, state=UploadState.receiving, total=row.length)
     live(services).trackers[row.id] = tracker
-    fd, path = storage.open_temp(settings)
     digest = sha256()
-    sink = Sink(fd, hashes=(digest,))
+    sink = Sink(temp.fd, hashes=(digest,))
     found: list[MediaKind] = []
 
     def check(head: bytes) -> None:
@@ -194,17 +208,16 @@ async def receive_multipart(
             tracker.total = received
         await tracker.advance(received)
     except Stopped as stopped:
-        storage.remove(path)
-        await fail(services, tracker, stopped.reason)
+        await fail(services, tracker, stopped.reason, then=temp.discard)
         raise BadRequest(f"upload cut: {stopped.reason}") from None
     except BaseException as error:
-        storage.remove(path)
-        await fail(services, tracker, reason_of(error))
+        await fail(services, tracker, reason_of(error), then=temp.discard)
         raise
     media = await finalize(
         services,
         tracker,
-        path,
+        temp.path,
+        lock=temp.lock,
         owner=owner,
         kind=found[0],
         described=described,
