@@ -111,6 +111,7 @@ async def burst(variant: Variant, count: int, size: int, marker: str, within: fl
     publisher, window = variant.publisher, variant.window
     echoes = 2 if variant.name == "streamverse" else 1  # its own message, and an ack
     echoed_before = publisher.messages
+    frames_before = sum(c.frames for c in variant.clients)
     pid = variant.server.pid
     cpu, started = cpu_seconds(pid), time.perf_counter()
     for n in range(count - 1):
@@ -130,6 +131,7 @@ async def burst(variant: Variant, count: int, size: int, marker: str, within: fl
     elapsed = time.perf_counter() - started
     used = cpu_seconds(pid) - cpu
     received = sum(min(c.messages, count) for c in variant.clients)
+    frames = sum(c.frames for c in variant.clients) - frames_before
     return {
         "complete": not pending,
         "seconds": elapsed,
@@ -137,6 +139,7 @@ async def burst(variant: Variant, count: int, size: int, marker: str, within: fl
         "per_second": received / elapsed,
         "cpu_us": used / max(1, received) * 1e6,
         "core_share": used / elapsed,
+        "messages_per_frame": received / max(1, frames),
     }
 
 
@@ -243,6 +246,8 @@ async def run(args: argparse.Namespace, server_cpu: int | None) -> dict[str, Any
         rates = [rate for rate, _ in variant.bursts]
         variant.figures["best_per_second"] = max(rates)
         variant.figures["cpu_us_per_delivery"] = statistics.median(cpu for _, cpu in variant.bursts)
+        per_frame = [burst["messages_per_frame"] for burst in variant.figures["bursts"]]
+        variant.figures["messages_per_frame"] = statistics.median(per_frame)
     return {variant.name: variant.figures for variant in variants}
 
 
@@ -266,6 +271,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         "CPU vs bare",
         "p50 ms",
         "p99 ms",
+        "msgs/frame",
     )
     print("  ".join(f"{h:>12}" for h in header))
     for name, figures in results.items():
@@ -279,6 +285,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             ratio(name, "cpu_us_per_delivery", "bare", inverse=True),
             f"{latency.get('p50_ms', float('nan')):.1f}",
             f"{latency.get('p99_ms', float('nan')):.1f}",
+            f"{figures['messages_per_frame']:.1f}",
         )
         print("  ".join(f"{cell:>12}" for cell in row))
     print(f"\nOne stalled client, {args.stall_messages} messages of {args.stall_size} chars:")

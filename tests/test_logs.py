@@ -78,6 +78,19 @@ def test_the_counts_are_the_same_whatever_the_chunks(http, headers, size) -> Non
     assert http.get(response.headers["location"]).json() == summary
 
 
+def test_many_distinct_errors_keep_the_frequent_one_within_the_bound(http, headers) -> None:
+    lines = [b"ERROR request %d failed" % n if n % 3 else b"ERROR db: down" for n in range(3000)]
+    log = b"\n".join(line + b"\r" * (n % 7 == 0) for n, line in enumerate(lines))  # some CRLF
+    response = http.post("/analytics/process-logs/", content=chunks_of(log, 999), headers=headers)
+
+    summary = response.json()
+    assert (summary["lines"], summary["levels"]["ERROR"]) == (3000, 3000)
+    assert summary["top_errors_exact"] is False  # 2001 messages, 100 counters (10 shown)
+    top = summary["top_errors"][0]
+    assert top["message"] == "db: down"
+    assert 1000 - 3000 / 101 <= top["count"] <= 1000  # Misra-Gries: at most n/(100+1) low
+
+
 def test_an_empty_log_is_zero_lines(http, headers) -> None:
     summary = http.post("/analytics/process-logs/", content=b"", headers=headers).json()
     assert (summary["state"], summary["lines"], summary["bytes"]) == ("done", 0, 0)
