@@ -106,19 +106,26 @@ class FeedResponse(Response):
         self.raw_headers: list[tuple[bytes, bytes]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        feed, params, services = self.feed, self.params, self.services
         try:
             query = QueryParams(scope["query_string"]).get("last_event_id")
             since = encoder.last_event_id(Headers(scope=scope).get("last-event-id"), query)
         except ServiceError as error:
             await error_response(error.status, error.detail)(scope, receive, send)
             return
+        try:
+            await self._serve(since, scope, receive, send)
+        except _NoFeed as refused:
+            # Answered after the subscription is gone: a client told 404 finds no topic left.
+            status, detail = refused.error.status, refused.error.detail
+            await error_response(status, detail)(scope, receive, send)
+
+    async def _serve(self, since: int | None, scope: Scope, receive: Receive, send: Send) -> None:
+        feed, params, services = self.feed, self.params, self.services
         async with services.broker.subscribe(feed.topic(params), since) as subscription:
             try:
                 current = await feed.snapshot(services, params)
             except ServiceError as error:
-                await error_response(error.status, error.detail)(scope, receive, send)
-                return
+                raise _NoFeed(error) from None
             replays_to_the_end = (
                 since is not None
                 and subscription.holds(feed.final_types)
@@ -157,6 +164,14 @@ class FeedResponse(Response):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             finally:
                 watcher.cancel()
+
+
+class _NoFeed(Exception):
+    """The feed's snapshot refused (say, an unknown stream): answered as an error response."""
+
+    def __init__(self, error: ServiceError) -> None:
+        super().__init__(error.detail)
+        self.error = error
 
 
 class FeedMiddleware:
