@@ -5,7 +5,8 @@
 * ``bare``: the ``websockets`` library's own server and its ``broadcast()``, which writes
   to every connection without waiting (no backpressure at all).
 * ``streamverse``: the real ``create_app()`` and its ``/streams/{id}/chat`` (auth, strict
-  parsing, rate limits, filters, broker ids, SQLite persistence, one mailbox per client).
+  parsing, rate limits, filters, broker ids, SQLite persistence, one mailbox per client),
+  with the garbage-collector settings ``streamverse serve`` applies (``gctune``).
 
 All three run uvicorn the way ``streamverse serve`` does (``bare`` is its own server), on
 127.0.0.1, pinned to one core; the benchmark process drives them from the other core.
@@ -133,7 +134,13 @@ def serve(conn: Connection, variant: str, cpu: int | None, data_dir: str) -> Non
 
         from streamverse.server import Server, bind_socket
 
-        app = naive_app() if variant == "naive" else streamverse_app(data_dir)
+        if variant == "naive":
+            app = naive_app()
+        else:
+            from streamverse import gctune
+
+            app = streamverse_app(data_dir)
+            gctune.tune_for_serving()  # as `streamverse serve` does
         sock = bind_socket("127.0.0.1", 0)
         port = sock.getsockname()[1]
 

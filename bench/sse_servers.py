@@ -236,6 +236,10 @@ def serve(conn: Connection, variant: str, options: dict[str, Any]) -> None:
             gc.set_threshold(*options["gc_threshold"])
         if variant.startswith("streamverse"):
             app = streamverse_app(options["data_dir"], watched=variant == "streamverse+presence")
+            if not options.get("gc_threshold"):
+                from streamverse import gctune
+
+                gctune.tune_for_serving()  # as `streamverse serve` does
         else:
             app = queue_app(variant)
         base: type[uvicorn.Server] = Server if options.get("hook", True) else uvicorn.Server

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import uvicorn
 
+from . import gctune
 from .app import create_app
 from .config import Settings
 from .server import Server, bind_socket
 
 
-def serve(host: str, port: int) -> int:
+def serve(host: str, port: int, tune_gc: bool = True) -> int:
     settings = Settings()
     try:
         sock = bind_socket(host, port)
@@ -23,6 +24,8 @@ def serve(host: str, port: int) -> int:
         print(f"streamverse: {error.strerror}", file=sys.stderr)
         return 1
     config = uvicorn.Config(create_app(settings), loop="asyncio", timeout_graceful_shutdown=5)
+    if tune_gc:
+        gctune.tune_for_serving()
     print(f"StreamVerse on http://{host}:{port}  (API docs: /docs, data: {settings.data_dir})")
     asyncio.run(Server(config).serve(sockets=[sock]))
     return 0
@@ -34,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="run the platform")
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's default garbage-collector settings (see streamverse/gctune.py)",
+    )
     upload_parser = commands.add_parser("upload", help="upload a media file, with progress")
     upload_parser.add_argument("file", type=Path)
     upload_parser.add_argument("--title")
@@ -42,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     upload_parser.add_argument("--token", default=os.environ.get("STREAMVERSE_TOKEN"))
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve(args.host, args.port)
+        return serve(args.host, args.port, tune_gc=not args.default_gc)
     if args.command == "upload":
         from .uploads import client
 
