@@ -14,8 +14,9 @@ raw WebSocket clients (``chat_clients``) in this process on the other core:
    message carries its send time; p50 and p99 over every delivery.
 4. **One stalled client**: one more connection that never reads (a 4 KiB receive buffer)
    while a burst of ``--stall-messages`` larger messages goes out: the others' deliveries
-   per second against the same burst without it, the server's RSS growth, and what became
-   of the stalled client (StreamVerse closes it with 3008 once its mailbox overflows).
+   per second against the same burst without it (medians of ``--stall-pairs`` pairs, a new
+   stalled client each), the server's RSS growth, and what became of the stalled client
+   (StreamVerse closes it with 3008 once its mailbox overflows).
 
 Run: ``python bench/bench_chat.py`` (full size), ``--quick`` for a smoke run.
 """
@@ -171,30 +172,38 @@ async def paced(variant: Variant, rate: float, seconds: float) -> dict:
 
 
 async def stalled(variant: Variant, args: argparse.Namespace) -> dict:
-    """The same burst twice: without, then with a client that reads nothing."""
+    """Pairs of the same burst: without, then with a client that reads nothing (a new one
+    each pair); the median of each side, since one pair is within the machine's noise."""
     size, count = args.stall_size, args.stall_messages
     within = args.stall_timeout
-    alone = await burst(variant, count, size, f"alone-{time.time_ns()}", within)
-    stuck = await connect(variant.server.port, variant.path, rcvbuf=4096)
-    await asyncio.wait_for(stuck.first_frame.wait(), 30)
-    assert stuck.transport is not None
-    stuck.transport.pause_reading()  # from now on it reads nothing
-    rss = rss_kib(variant.server.pid)
-    with_stalled = await burst(variant, count, size, f"stalled-{time.time_ns()}", within)
-    grown = rss_kib(variant.server.pid) - rss
-    stuck.transport.resume_reading()  # drain: does the server say why it was closed?
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stuck.closed.wait(), 5)
-    code = stuck.close_code
-    stuck.close()
-    lost = 1 - with_stalled["per_second"] / alone["per_second"]
+    alone_rates, stalled_rates, growths, codes, complete = [], [], [], [], True
+    for pair in range(args.stall_pairs):
+        alone = await burst(variant, count, size, f"alone-{pair}-{time.time_ns()}", within)
+        stuck = await connect(variant.server.port, variant.path, rcvbuf=4096)
+        await asyncio.wait_for(stuck.first_frame.wait(), 30)
+        assert stuck.transport is not None
+        stuck.transport.pause_reading()  # from now on it reads nothing
+        rss = rss_kib(variant.server.pid)
+        marker = f"stalled-{pair}-{time.time_ns()}"
+        with_stalled = await burst(variant, count, size, marker, within)
+        growths.append(rss_kib(variant.server.pid) - rss)
+        stuck.transport.resume_reading()  # drain: does the server say why it was closed?
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stuck.closed.wait(), 5)
+        codes.append(stuck.close_code if stuck.close_code is not None else "still open")
+        stuck.close()
+        alone_rates.append(alone["per_second"])
+        stalled_rates.append(with_stalled["per_second"])
+        complete = complete and with_stalled["complete"]
+    alone_rate, stalled_rate = statistics.median(alone_rates), statistics.median(stalled_rates)
     return {
-        "alone_per_second": alone["per_second"],
-        "stalled_per_second": with_stalled["per_second"],
-        "complete": with_stalled["complete"],
-        "throughput_lost": lost,
-        "rss_growth_kib": grown,
-        "stalled_client_close": code if code is not None else "still open",
+        "alone_per_second": alone_rate,
+        "stalled_per_second": stalled_rate,
+        "pairs": list(zip(alone_rates, stalled_rates, strict=True)),
+        "complete": complete,
+        "throughput_lost": 1 - stalled_rate / alone_rate,
+        "rss_growth_kib": max(growths),
+        "stalled_client_close": ", ".join(str(code) for code in codes),
     }
 
 
@@ -288,7 +297,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             f"{figures['messages_per_frame']:.1f}",
         )
         print("  ".join(f"{cell:>12}" for cell in row))
-    print(f"\nOne stalled client, {args.stall_messages} messages of {args.stall_size} chars:")
+    print(
+        f"\nOne stalled client, {args.stall_messages} messages of {args.stall_size} chars"
+        f" (medians of {args.stall_pairs} pairs of bursts):"
+    )
     for name, figures in results.items():
         s = figures["stalled"]
         state = "" if s["complete"] else " (the burst never finished)"
@@ -310,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stall-messages", type=int, default=1500)
     parser.add_argument("--stall-size", type=int, default=450)
     parser.add_argument("--stall-timeout", type=float, default=30.0)
+    parser.add_argument(
+        "--stall-pairs", type=int, default=3, help="bursts without and with a stalled client"
+    )
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument(
         "--window", type=int, default=500, help="messages the publisher may be ahead of its echoes"
@@ -324,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             paced_seconds=2.0,
             stall_messages=300,
             stall_timeout=10.0,
+            stall_pairs=1,
         )
     args = parser.parse_args(argv)
     raise_nofile()

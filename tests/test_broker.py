@@ -277,6 +277,28 @@ def test_a_coalescing_window_gathers_what_arrives_in_it_into_one_batch(
     assert run(scenario()) == first_batch
 
 
+def test_next_batch_waits_for_events_then_ends_on_close_or_raises_on_drop(make_broker):
+    async def scenario():
+        broker = make_broker(queue_size=3)
+        async with broker.subscribe(T) as reader, broker.subscribe(T) as idle:
+            waiting = asyncio.ensure_future(reader.next_batch())
+            await asyncio.sleep(0)
+            assert not waiting.done()  # nothing queued yet: it waits
+            await broker.publish(T, "n", 0)
+            async with asyncio.timeout(5):
+                first = [event.data for event in await waiting]
+            for n in (1, 2, 3):  # idle reads nothing: its mailbox of 3 overflows
+                await broker.publish(T, "n", n)
+            queued = [event.data for event in await idle.next_batch()]
+            with pytest.raises(SubscriberDropped):
+                await idle.next_batch()
+            reader.close()
+            rest = [event.data for event in await reader.next_batch()]
+            return first, queued, rest, await reader.next_batch()
+
+    assert run(scenario()) == ([0], [0, 1, 2], [1, 2, 3], [])
+
+
 def test_a_mailbox_half_full_wakes_its_reader_before_the_window_ends(make_broker):
     async def scenario():
         broker = make_broker(queue_size=4)

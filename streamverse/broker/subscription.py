@@ -157,12 +157,7 @@ class Subscription:
         try:
             while True:
                 if self._events:
-                    batch, self._events = self._events, []
-                    if self._allowance:
-                        self._allowance = 0
-                        self._limit = self._max_pending
-                    self.last_id = batch[-1].id
-                    yield batch
+                    yield self._take()
                     continue
                 if self._dropped is not None:
                     raise SubscriberDropped(self._dropped, self.last_id)
@@ -185,6 +180,31 @@ class Subscription:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+
+    async def next_batch(self) -> list[Event]:
+        """Everything queued, waiting for at least one event: ``batches()`` without the
+        keep-alive cues and without an async generator in between (a chat connection calls
+        this once per frame). ``[]`` once the subscription is closed; raises
+        ``SubscriberDropped`` after the queued events when the subscriber was dropped."""
+        while not self._events:
+            if self._dropped is not None:
+                raise SubscriberDropped(self._dropped, self.last_id)
+            if self._closed:
+                return []
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._take()
+
+    def _take(self) -> list[Event]:
+        batch, self._events = self._events, []
+        if self._allowance:  # the replayed backlog is out: the normal limit again
+            self._allowance = 0
+            self._limit = self._max_pending
+        self.last_id = batch[-1].id
+        return batch
 
     def _check_idle(self, loop: asyncio.AbstractEventLoop, idle_after: float) -> None:
         quiet_for = loop.time() - self._last_activity

@@ -155,10 +155,10 @@ class ChatConnection:
         try:
             if self.ended_at_join and not subscription.pending():
                 return await self.end()
-            async for batch in subscription.batches():
+            while batch := await subscription.next_batch():
                 if subscription.dropped is not None:
                     raise SubscriberDropped(subscription.dropped, self.last_id)
-                if (close := await self.deliver(batch or [])) is not None:
+                if (close := await self.deliver(batch)) is not None:
                     return close
                 if self.ended_at_join and not subscription.pending():
                     return await self.end()
