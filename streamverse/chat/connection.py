@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Set as AbstractSet
 
 from pydantic import BaseModel
 from starlette.types import Send
@@ -56,7 +57,7 @@ class ChatConnection:
         self.user: User | None = None
         self.role = Role.viewer
         self.subscription: Subscription | None = None
-        self.hidden: set[int] = set()
+        self.hidden: AbstractSet[int] = frozenset()  # the empty one is shared: no allocation
         self.ended_at_join = False
         self.last_id: int | None = None
         loop = asyncio.get_running_loop()
@@ -79,7 +80,7 @@ class ChatConnection:
         close: Close | None = None
         try:
             async with service.join(self.services, self.stream_id, since) as joined:
-                self.subscription, self.hidden = joined.subscription, joined.hidden
+                self.subscription, self.hidden = joined.subscription, joined.hidden or frozenset()
                 self.ended_at_join = await streams.is_ended(self.services, self.stream_id)
                 await self.send_model(await service.welcome(self.services, self.stream_id))
                 if joined.history is not None:
@@ -212,7 +213,7 @@ class ChatConnection:
         count = self.settings.chat_history
         messages = await service.recent_messages(self.services, self.stream_id, count, event.id)
         await self.send_history(messages, event.id)
-        self.hidden.clear()  # the history skipped deleted messages; ids from here on are new
+        self.hidden = frozenset()  # the history skipped deleted messages; ids from here on are new
         self.last_id = event.id
 
     async def end(self) -> Close:

@@ -36,7 +36,7 @@ class ChatMiddleware:
         if scope["type"] == "websocket":
             found = _CHAT_PATH_REGEX.match(get_route_path(scope))
             if found is not None:
-                scope = {**scope, "path_params": found.groupdict()}
+                scope["path_params"] = found.groupdict()  # as routing would: no copy per connection
                 await handshake.serve(self.services, scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -10,8 +10,9 @@ database when it reads the history: nothing falls between the history and the li
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import insert, select
 
@@ -153,7 +154,7 @@ class Joined:
     subscription: Subscription
     history: list[Chat] | None
     """The newest messages (a join without ``since``); None: the subscription replays."""
-    hidden: set[int] = field(default_factory=set)
+    hidden: AbstractSet[int] = frozenset()
     """Deleted messages the replay still holds (the broker's history is append-only)."""
 
 
