@@ -166,11 +166,7 @@ class Subscription:
                 if idle_after is not None and self._timer is None:
                     self._last_activity = loop.time()
                     self._timer = loop.call_later(idle_after, self._check_idle, loop, idle_after)
-                self._waiter = loop.create_future()
-                try:
-                    await self._waiter
-                finally:
-                    self._waiter = None
+                await self._wait(loop)
                 if self._idle:
                     self._idle = False
                     yield None
@@ -191,12 +187,16 @@ class Subscription:
                 raise SubscriberDropped(self._dropped, self.last_id)
             if self._closed:
                 return []
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._wait(asyncio.get_running_loop())
         return self._take()
+
+    async def _wait(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Until a delivery, a drop, a close (or an idle cue) wakes this consumer."""
+        self._waiter = loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
     def _take(self) -> list[Event]:
         batch, self._events = self._events, []
