@@ -97,6 +97,7 @@ def streamverse_app(data_dir: str) -> Any:
 
 async def bare_server(conn: Connection) -> None:
     from websockets.asyncio.server import ServerConnection, broadcast, serve
+    from websockets.exceptions import ConnectionClosed
 
     connections: set[ServerConnection] = set()
 
@@ -113,6 +114,8 @@ async def bare_server(conn: Connection) -> None:
                     "timestamp": datetime.now().isoformat(),
                 }
                 broadcast(connections, json.dumps(message))
+        except ConnectionClosed:
+            pass  # the bench cuts its clients without a close frame: not an error
         finally:
             connections.discard(websocket)
 

@@ -62,8 +62,6 @@ class ChatConnection:
         self.last_id: int | None = None
         loop = asyncio.get_running_loop()
         self.connected_at = loop.time()
-        rate = self.settings.chat_commands_per_second
-        self.inbound = TokenBucket(max(1, int(2 * rate)), max(1, int(2 * rate)) / rate, loop.time())
         self.sends_started = self.sends_done = 0
         self._progress_seen = -1
         self._stuck_since: float | None = None
@@ -225,6 +223,7 @@ class ChatConnection:
         (except a message too big to read)."""
         limit = self.settings.chat_max_frame_bytes
         loop = asyncio.get_running_loop()
+        inbound: TokenBucket | None = None  # made at the first message: most viewers send none
         while True:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
@@ -233,7 +232,11 @@ class ChatConnection:
             size = len(message.get("bytes") or b"") if text is None else len(text)
             if size > limit // 4 and (text is None or len(text.encode()) > limit):
                 return Close(TOO_BIG, f"message too big: at most {limit} bytes")
-            wait = self.inbound.take(loop.time())
+            if inbound is None:
+                rate = self.settings.chat_commands_per_second
+                burst = max(1, int(2 * rate))
+                inbound = TokenBucket(burst, burst / rate, loop.time())
+            wait = inbound.take(loop.time())
             if wait:
                 detail = "too many messages; slow down"
                 await self.reply_error(ErrorData(code="flood", detail=detail, retry_after=wait))

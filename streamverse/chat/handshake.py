@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -22,14 +23,14 @@ async def serve(services: Services, scope: Scope, receive: Receive, send: Send) 
     """The whole life of one connection to ``/streams/{stream_id}/chat``."""
     websocket = WebSocket(scope, receive, send)
     stream_id = websocket.path_params["stream_id"]
-    since = websocket.query_params.get("since")
+    since, origin, host = _asked(scope)
     settings = services.settings
-    origin = websocket.headers.get("origin")
-    if not origin_allowed(origin, websocket.headers.get("host"), settings.chat_allowed_origins):
+    if not origin_allowed(origin, host, settings.chat_allowed_origins):
         await deny(websocket, f"origin {origin!r} may not open this chat")
         return
     hub = hub_of(services)
-    address = websocket.client.host if websocket.client else "unknown"
+    client = scope.get("client")
+    address = client[0] if client else "unknown"
     await websocket.accept()
     if not hub.per_address.acquire(address, settings.chat_max_connections_per_ip):
         limit = settings.chat_max_connections_per_ip
@@ -50,6 +51,15 @@ async def serve(services: Services, scope: Scope, receive: Receive, send: Send) 
         await connection.run(resume)
     finally:
         hub.per_address.release(address)
+
+
+def _asked(scope: Scope) -> tuple[str | None, str | None, str | None]:
+    """``since``, Origin and Host, read from the scope without ``websocket.query_params`` or
+    ``.headers``: those parse once and stay cached on the WebSocket, which a chat
+    connection keeps for hours (and ``.headers`` copies the header list into the scope)."""
+    headers = Headers(raw=scope["headers"])
+    since = QueryParams(scope["query_string"]).get("since")
+    return since, headers.get("origin"), headers.get("host")
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:

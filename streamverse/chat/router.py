@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -32,14 +33,15 @@ class ChatMiddleware:
     def __init__(self, app: ASGIApp, services: Services) -> None:
         self.app, self.services = app, services
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Not ``async``: it hands back the handshake's coroutine instead of awaiting it, so
+        no frame of this middleware (nor its regex match) stays alive under a connection."""
         if scope["type"] == "websocket":
             found = _CHAT_PATH_REGEX.match(get_route_path(scope))
             if found is not None:
                 scope["path_params"] = found.groupdict()  # as routing would: no copy per connection
-                await handshake.serve(self.services, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                return handshake.serve(self.services, scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 class ChatEndpoint:
