@@ -187,7 +187,11 @@ class Subscription:
                 raise SubscriberDropped(self._dropped, self.last_id)
             if self._closed:
                 return []
-            await self._wait(asyncio.get_running_loop())
+            # The future awaited right here, not through ``_wait``: one coroutine less to
+            # resume per frame. A finished waiter left behind is never woken again.
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            await waiter
+        self._waiter = None
         return self._take()
 
     async def _wait(self, loop: asyncio.AbstractEventLoop) -> None:

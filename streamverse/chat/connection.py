@@ -43,8 +43,7 @@ from .schemas import (
 
 logger = logging.getLogger("streamverse.chat")
 GONE = (WebSocketDisconnect, OSError, RuntimeError)
-"""What a send to a client that has gone raises (Starlette turns transport errors into
-``WebSocketDisconnect``; a send after the close is a ``RuntimeError``)."""
+"""What a send to a gone client raises (a send after the close: ``RuntimeError``)."""
 
 
 class ChatConnection:
@@ -143,21 +142,25 @@ class ChatConnection:
             self._main.cancel()
 
     async def pump(self) -> Close:
-        """The room's events, from this connection's own mailbox, to the client.
-
-        Whatever has queued up since the last write goes out in one frame, one message per
-        line: a client that fell behind catches up with one write instead of hundreds,
-        and in a busy room each connection costs a frame per batch, not per message.
-        """
+        """The room's events, from this connection's own mailbox, to the client: all that
+        queued up since the last write in one frame, a message per line (a client that fell
+        behind catches up with one write; a busy room costs a frame per batch, not per
+        message). Plain chat goes out inline; anything else through ``deliver``."""
         subscription = self.subscription
         assert subscription is not None, "run() subscribes first"
         try:
             if self.ended_at_join and not subscription.pending():
                 return await self.end()
+            send, plain = self.asgi_send, service.plain_frame
             while batch := await subscription.next_batch():
                 if subscription.dropped is not None:
                     raise SubscriberDropped(subscription.dropped, self.last_id)
-                if (close := await self.deliver(batch)) is not None:
+                if (text := plain(batch, self.hidden)) is not None:  # nearly always
+                    self.last_id = batch[-1].id
+                    self.sends_started += 1
+                    await send({"type": "websocket.send", "text": text})  # send_text, inlined
+                    self.sends_done += 1
+                elif (close := await self.deliver(batch)) is not None:
                     return close
                 if self.ended_at_join and not subscription.pending():
                     return await self.end()
@@ -196,9 +199,7 @@ class ChatConnection:
         return None
 
     async def flush(self, lines: list[str]) -> None:
-        if len(lines) == 1:
-            await self.send_text(lines[0])
-        elif lines:
+        if lines:  # (joining one line hands back that very string: no copy)
             await self.send_text("\n".join(lines))
 
     def slow(self, why: str) -> Close:

@@ -2,8 +2,8 @@
 timed out, and the room's modes and banned words.
 
 Read afresh for every command (authorization is checked on each message, not once at
-connect), in the caller's session: a ban issued by another server, or a moderator removed
-a second ago, takes effect on the very next message.
+connect), in the caller's session or connection: a ban issued by another server, or a
+moderator removed a second ago, takes effect on the very next message.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import String, bindparam, exists, literal, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import String, bindparam, exists, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
 
 from ..db.base import utcnow
+from ..errors import NotFound
+from ..streams import service as streams
 from .models import ChatMessageRow, ModeratorRow, RestrictionRow, RoomRow
 from .schemas import Role, RoomModes
 
@@ -79,8 +81,10 @@ async def room_row(session: AsyncSession, stream_id: str) -> RoomRow:
 
 @dataclass(frozen=True, slots=True)
 class Standing:
-    """Everything the room's rules say about one user, read in one query."""
+    """Everything the stream and its room's rules say about one user, read in one query."""
 
+    owner_id: str
+    stream_status: str
     moderator: bool
     restricted: bool
     until: datetime | None
@@ -92,8 +96,10 @@ class Standing:
 def _standing_query() -> Executable:
     stream_id, user_id = bindparam("stream_id", type_=String), bindparam("user_id", type_=String)
     restriction_of = (RestrictionRow.stream_id == stream_id, RestrictionRow.user_id == user_id)
-    one = select(literal(1).label("one")).subquery()
+    stream = streams.owner_and_status(stream_id)
     return select(
+        stream.c.owner_id,
+        stream.c.status,
         exists().where(ModeratorRow.stream_id == stream_id, ModeratorRow.user_id == user_id),
         exists().where(*restriction_of),
         select(RestrictionRow.until).where(*restriction_of).scalar_subquery(),
@@ -106,24 +112,30 @@ def _standing_query() -> Executable:
         RoomRow.emote_only,
         RoomRow.links_allowed,
         RoomRow.banned_words,
-    ).select_from(one.outerjoin(RoomRow, RoomRow.stream_id == stream_id))
+    ).select_from(stream.outerjoin(RoomRow, RoomRow.stream_id == stream_id))
 
 
 STANDING = _standing_query()
 """Built once (with bound parameters): it runs for every chat message."""
 
 
-async def standing(session: AsyncSession, stream_id: str, user_id: str) -> Standing:
-    """The user's standing in the room, in one round trip."""
+async def standing(connection: AsyncConnection, stream_id: str, user_id: str) -> Standing:
+    """The stream's owner and status and the user's standing in its room, in one round
+    trip on a plain connection (no ORM session: this runs for every chat message).
+    ``NotFound`` when there is no such stream."""
     params = {"stream_id": stream_id, "user_id": user_id}
-    row = (await session.execute(STANDING, params)).one()
-    moderator, restricted, until, last_post, slow, emote_only, links, words = row
+    row = (await connection.execute(STANDING, params)).one_or_none()
+    if row is None:
+        raise NotFound("stream", stream_id)
+    owner_id, status, moderator, restricted, until, last_post, slow, emote_only, links, words = row
     modes = (
         RoomModes()
         if slow is None
         else RoomModes(slow_seconds=slow, emote_only=emote_only, links_allowed=links)
     )
     return Standing(
+        owner_id=owner_id,
+        stream_status=status,
         moderator=bool(moderator),
         restricted=bool(restricted),
         until=None if until is None else as_utc(until),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Subquery, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..broker import topics
@@ -26,6 +26,12 @@ async def find_stream(session: AsyncSession, stream_id: str) -> StreamRow:
     if row is None:
         raise NotFound("stream", stream_id)
     return row
+
+
+def owner_and_status(stream_id: ColumnElement[str]) -> Subquery:
+    """One stream's ``owner_id`` and ``status`` as a subquery, for another domain to read
+    with its own rows in a single query (the chat does, for every message)."""
+    return select(StreamRow.owner_id, StreamRow.status).where(StreamRow.id == stream_id).subquery()
 
 
 async def get_stream(services: Services, stream_id: str) -> Stream:

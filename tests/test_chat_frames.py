@@ -1,0 +1,40 @@
+"""How the pump packs a batch of events into one frame (``service.plain_frame``): the
+inline path a busy room takes for nearly every frame, and what it leaves to ``deliver``."""
+
+from __future__ import annotations
+
+import json
+
+from streamverse.broker import Event
+from streamverse.chat import service
+
+
+def chat(event_id: int, text: str = "hi") -> Event:
+    return Event("chat:s", event_id, "chat", {"user_name": "ada", "text": text})
+
+
+def test_visible_chat_messages_go_out_in_one_frame_a_line_each() -> None:
+    frame = service.plain_frame([chat(1, "one"), chat(2, "two")], frozenset())
+    assert frame is not None
+    lines = [json.loads(line) for line in frame.split("\n")]
+    assert [(m["type"], m["id"], m["data"]["text"]) for m in lines] == [
+        ("chat", 1, "one"),
+        ("chat", 2, "two"),
+    ]
+
+
+def test_one_message_is_its_wire_form_as_is() -> None:
+    event = chat(7)
+    assert service.plain_frame([event], frozenset()) == service.wire(event)
+
+
+def test_a_hidden_message_or_another_type_is_left_to_deliver() -> None:
+    assert service.plain_frame([chat(1), chat(2)], frozenset({2})) is None
+    moderation = Event("chat:s", 3, "moderation", {"action": "delete", "message_id": 1})
+    assert service.plain_frame([chat(1), moderation], frozenset()) is None
+
+
+def test_a_batch_too_big_for_one_frame_is_left_to_deliver() -> None:
+    big = "x" * 500
+    count = service.FRAME_BYTES // 500 + 1
+    assert service.plain_frame([chat(n, big) for n in range(count)], frozenset()) is None
