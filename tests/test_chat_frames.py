@@ -38,3 +38,19 @@ def test_a_batch_too_big_for_one_frame_is_left_to_deliver() -> None:
     big = "x" * 500
     count = service.FRAME_BYTES // 500 + 1
     assert service.plain_frame([chat(n, big) for n in range(count)], frozenset()) is None
+
+
+def test_connections_woken_together_share_one_frame_string() -> None:
+    events = [chat(1, "one"), chat(2, "two"), chat(3, "three")]
+    first = service.plain_frame(list(events), frozenset())
+    again = service.plain_frame(list(events), frozenset())  # another connection's batch
+    assert first is not None and again is first
+    later = service.plain_frame(events[1:], frozenset())  # one that read the first already
+    assert later is not None and later is not first
+    assert [json.loads(line)["id"] for line in later.split("\n")] == [2, 3]
+
+
+def test_a_connection_with_hidden_messages_never_gets_the_shared_frame() -> None:
+    events = [chat(1, "one"), chat(2, "deleted"), chat(3, "three")]
+    assert service.plain_frame(list(events), frozenset()) is not None
+    assert service.plain_frame(list(events), frozenset({2})) is None

@@ -10,10 +10,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    insert,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db.base import Base, utcnow
+from ..db.behind import WriteBehind
+from ..db.store import Store
 
 
 class ChatMessageRow(Base):
@@ -84,3 +96,13 @@ class ModerationLogRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
     """JSON: the modes set, or the banned words (moderators read them here)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+INSERT_MESSAGE = insert(ChatMessageRow)
+"""A message's row (its values bound per batch: the statement compiles once, from cache)."""
+
+
+def unstored_messages(store: Store) -> WriteBehind:
+    """Messages published and queued to be stored in batches (``db.behind``): a reader of
+    ``chat_messages`` flushes it first, or looks at what is still pending."""
+    return store.write_behind(ChatMessageRow.__tablename__, INSERT_MESSAGE)

@@ -25,7 +25,13 @@ from ..streams import service as streams
 from ..users.schemas import User
 from . import rules
 from .hub import room_lock
-from .models import ChatMessageRow, ModerationLogRow, ModeratorRow, RestrictionRow
+from .models import (
+    ChatMessageRow,
+    ModerationLogRow,
+    ModeratorRow,
+    RestrictionRow,
+    unstored_messages,
+)
 from .schemas import Action, Moderation, ModerationEntry, Role, RoomModes
 
 
@@ -85,6 +91,7 @@ async def _record(
 
 async def delete_message(services: Services, stream_id: str, actor: User, message_id: int) -> int:
     """Remove a message for everyone: clients drop it, the history and replays skip it."""
+    await unstored_messages(services.store).flushed()  # the message may have just been sent
     async with room_lock(services, stream_id), services.store.session() as session:
         role, owner_id = await _actor_role(session, stream_id, actor)
         row = await session.get(ChatMessageRow, (stream_id, message_id))

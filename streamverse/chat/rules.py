@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import String, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -117,6 +118,16 @@ def _standing_query() -> Executable:
 
 STANDING = _standing_query()
 """Built once (with bound parameters): it runs for every chat message."""
+
+
+def latest_post(pending: list[dict[str, Any]], stream_id: str, user_id: str) -> datetime | None:
+    """When the user last posted in the room, among messages not stored yet (what slow
+    mode must count besides the table's ``last_post``)."""
+    for row in reversed(pending):
+        if row["stream_id"] == stream_id and row["user_id"] == user_id:
+            created: datetime = row["created_at"]
+            return created
+    return None
 
 
 async def standing(connection: AsyncConnection, stream_id: str, user_id: str) -> Standing:

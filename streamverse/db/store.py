@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import Executable
 
 from .base import Base
+from .behind import WriteBehind
 
 
 class Store:
@@ -22,6 +24,7 @@ class Store:
         if make_url(url).get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._behind: dict[str, WriteBehind] = {}
 
     async def create_tables(self) -> None:
         """Create every table the imported domains declared (a no-op for existing ones)."""
@@ -33,7 +36,17 @@ class Store:
         async with self._sessions() as session:
             yield session
 
+    def write_behind(self, name: str, statement: Executable) -> WriteBehind:
+        """The queue named ``name`` that stores rows with ``statement`` in batches (see
+        ``behind``), made on first use; ``close`` flushes it."""
+        queue = self._behind.get(name)
+        if queue is None:
+            queue = self._behind[name] = WriteBehind(self.engine, statement)
+        return queue
+
     async def close(self) -> None:
+        for queue in self._behind.values():
+            await queue.flushed()
         await self.engine.dispose()
 
 
