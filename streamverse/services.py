@@ -66,9 +66,11 @@ class Services:
         await self.broker.close()
 
     async def stop(self) -> None:
-        await self.aggregator.stop()
-        await self.broker.close()
-        await self.store.close()
+        try:
+            await self.aggregator.stop()
+            await self.broker.close()
+        finally:
+            await self.store.close()  # flushes the rows written behind, whatever failed
 
 
 def services_of(app: Any) -> Services:

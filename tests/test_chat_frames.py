@@ -54,3 +54,19 @@ def test_a_connection_with_hidden_messages_never_gets_the_shared_frame() -> None
     events = [chat(1, "one"), chat(2, "deleted"), chat(3, "three")]
     assert service.plain_frame(list(events), frozenset()) is not None
     assert service.plain_frame(list(events), frozenset({2})) is None
+
+
+def test_a_reset_marker_with_a_messages_id_does_not_get_that_messages_frame() -> None:
+    """A reset marker takes the id of the event it stands for: its batch ends where a plain
+    one does, starts at the same id and is as long, and still must not share its frame."""
+    events = [chat(1), chat(2), chat(3)]
+    assert service.plain_frame(list(events), frozenset()) is not None
+    reset = Event("chat:s", 1, "reset", {"reason": "history", "last_id": 1})
+    assert service.plain_frame([reset, *events[1:]], frozenset()) is None
+
+
+def test_a_shared_frame_keeps_no_older_event_alive() -> None:
+    events = [chat(1), chat(2)]
+    service.plain_frame(list(events), frozenset())
+    kept = events[-1].cache["frame"]
+    assert not any(isinstance(part, Event) for part in (*kept, *kept[0]))

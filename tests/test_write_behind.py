@@ -13,7 +13,7 @@ from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, eve
 
 from streamverse import Settings
 from streamverse.app import create_services
-from streamverse.chat import moderation
+from streamverse.chat import moderation, rules
 from streamverse.chat import service as chat
 from streamverse.chat.errors import ChatRefused
 from streamverse.chat.models import unstored_messages
@@ -147,18 +147,39 @@ def test_past_its_limit_a_writer_waits_for_the_store(tmp_path: Path) -> None:
     assert max(run(tmp_path, scenario)) <= 3 + 3  # the batch being written, and a full queue
 
 
-def blocked_writes(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Hold every batch until the event is set: rows stay pending for as long as a test
-    needs, whatever the machine's speed."""
-    release = asyncio.Event()
-    insert_rows = WriteBehind._insert
+class Gate:
+    """Holds every batch while closed: rows stay pending for as long as a test needs,
+    whatever the machine's speed."""
 
-    async def held(self: WriteBehind, batch: list[dict[str, Any]]) -> None:
-        await release.wait()
-        await insert_rows(self, batch)
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.opened = asyncio.Event()
+        self.waited_for = asyncio.Event()  # someone called ``flushed``
+        insert_rows, flushed = WriteBehind._insert, WriteBehind.flushed
+        gate = self
 
-    monkeypatch.setattr(WriteBehind, "_insert", held)
-    return release
+        async def held(self: WriteBehind, batch: list[dict[str, Any]]) -> None:
+            await gate.opened.wait()
+            await insert_rows(self, batch)
+
+        async def noted(self: WriteBehind) -> None:
+            gate.waited_for.set()
+            await flushed(self)
+
+        monkeypatch.setattr(WriteBehind, "_insert", held)
+        monkeypatch.setattr(WriteBehind, "flushed", noted)
+
+    def close(self) -> None:
+        self.opened, self.waited_for = asyncio.Event(), asyncio.Event()
+
+    async def waited_for_by(self, task: asyncio.Task[Any]) -> None:
+        """Until ``task`` waits for the held-back rows (or, if it never does, has finished
+        without them: the test's assertions then fail)."""
+        noticed = asyncio.create_task(self.waited_for.wait())
+        await asyncio.wait({task, noticed}, return_when=asyncio.FIRST_COMPLETED)
+        noticed.cancel()
+
+    def open(self) -> None:
+        self.opened.set()
 
 
 async def live_room(services: Services) -> tuple[Any, Any, Any]:
@@ -183,20 +204,20 @@ def chat_scenario(tmp_path: Path, body: Callable[[Services], Awaitable[Any]]) ->
     return asyncio.run(main())
 
 
-def test_slow_mode_counts_a_message_not_stored_yet(
+def test_slow_mode_counts_a_message_still_queued(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def body(services: Services) -> tuple[int, str]:
         stream, owner, bob = await live_room(services)
         await moderation.set_modes(services, stream.id, owner, slow_seconds=30)
-        release = blocked_writes(monkeypatch)
+        gate = Gate(monkeypatch)
         try:
             await chat.post_message(services, stream.id, bob, "first")
             pending = len(unstored_messages(services.store).pending())
             with pytest.raises(ChatRefused) as refused:
                 await chat.post_message(services, stream.id, bob, "second, at once")
         finally:
-            release.set()
+            gate.open()
         return pending, refused.value.code
 
     pending, code = chat_scenario(tmp_path, body)
@@ -204,28 +225,62 @@ def test_slow_mode_counts_a_message_not_stored_yet(
     assert code == "slow_mode"
 
 
-def test_history_and_a_delete_see_a_message_not_stored_yet(
+def test_slow_mode_counts_a_message_stored_while_the_next_one_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first message's commit lands after the second's standing query read the table
+    and before anything else: it must be seen in one place or the other."""
+
+    async def body(services: Services) -> str:
+        stream, owner, bob = await live_room(services)
+        await moderation.set_modes(services, stream.id, owner, slow_seconds=30)
+        gate = Gate(monkeypatch)
+        read_table = rules.standing
+
+        async def commit_lands_meanwhile(connection: Any, stream_id: str, user_id: str) -> Any:
+            standing = await read_table(connection, stream_id, user_id)
+            gate.open()
+            await unstored_messages(services.store).flushed()
+            return standing
+
+        try:
+            await chat.post_message(services, stream.id, bob, "first")
+            monkeypatch.setattr(rules, "standing", commit_lands_meanwhile)
+            with pytest.raises(ChatRefused) as refused:
+                await chat.post_message(services, stream.id, bob, "second, at once")
+        finally:
+            gate.open()
+        return refused.value.code
+
+    assert chat_scenario(tmp_path, body) == "slow_mode"
+
+
+def test_history_and_a_delete_see_a_message_still_queued(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def body(services: Services) -> tuple[list[str], list[str]]:
         stream, owner, bob = await live_room(services)
-        release = blocked_writes(monkeypatch)
+        gate = Gate(monkeypatch)
         try:
-            message_id = await chat.post_message(services, stream.id, bob, "hello")
+            await chat.post_message(services, stream.id, bob, "hello")
             reading = asyncio.create_task(chat.recent_messages(services, stream.id, 50))
+            await gate.waited_for_by(reading)
+        finally:
+            gate.open()
+        history = [message.data.text for message in await reading]
+        gate.close()
+        try:
+            message_id = await chat.post_message(services, stream.id, bob, "oops")
             deleting = asyncio.create_task(
                 moderation.delete_message(services, stream.id, owner, message_id)
             )
-            await asyncio.sleep(0)  # let both start while the row is held back
+            await gate.waited_for_by(deleting)
         finally:
-            release.set()
-        history = [message.data.text for message in await reading]
+            gate.open()
         await deleting
-        after = [
-            message.data.text for message in await chat.recent_messages(services, stream.id, 50)
-        ]
-        return history, after
+        after = await chat.recent_messages(services, stream.id, 50)
+        return history, [message.data.text for message in after]
 
     history, after = chat_scenario(tmp_path, body)
     assert history == ["hello"]
-    assert after == []
+    assert after == ["hello"]  # "oops" is gone

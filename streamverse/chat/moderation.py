@@ -47,7 +47,9 @@ async def _actor_role(session: AsyncSession, stream_id: str, actor: User) -> tup
 async def _target(
     session: AsyncSession, stream_id: str, actor: User, role: Role, owner_id: str, user_id: str
 ) -> str | None:
-    """Check that ``actor`` may act on ``user_id``; return the target's name if known."""
+    """Check that ``actor`` may act on ``user_id``; return the target's name if known
+    (from their last message: the caller flushes the queue of unstored ones first, outside
+    its session, so the writer never waits for a connection a waiting session holds)."""
     if user_id == actor.id:
         raise BadRequest("you cannot moderate yourself")
     if user_id == owner_id:
@@ -120,6 +122,7 @@ async def restrict(
     reason: str = "",
 ) -> int:
     """Time ``user_id`` out for ``seconds``, or ban them (``seconds`` None)."""
+    await unstored_messages(services.store).flushed()  # ``_target`` reads their last name
     async with services.store.session() as session:
         role, owner_id = await _actor_role(session, stream_id, actor)
         name = await _target(session, stream_id, actor, role, owner_id, user_id)
@@ -152,6 +155,7 @@ async def restrict(
 
 async def unban(services: Services, stream_id: str, actor: User, user_id: str) -> int:
     """Lift a ban or a timeout."""
+    await unstored_messages(services.store).flushed()  # ``_target`` reads their last name
     async with services.store.session() as session:
         role, owner_id = await _actor_role(session, stream_id, actor)
         name = await _target(session, stream_id, actor, role, owner_id, user_id)
@@ -221,6 +225,7 @@ async def set_moderator(
     services: Services, stream_id: str, actor: User, user_id: str, moderator: bool
 ) -> int:
     """The owner appoints (or removes) a moderator."""
+    await unstored_messages(services.store).flushed()  # ``_target`` reads their last name
     async with services.store.session() as session:
         role, owner_id = await _actor_role(session, stream_id, actor)
         if role is not Role.owner:

@@ -59,7 +59,10 @@ async def post_message(services: Services, stream_id: str, author: User, text: s
     if len(text) > settings.chat_max_length:
         limit = settings.chat_max_length
         raise ChatRefused("too_long", f"at most {limit} characters (this has {len(text)})")
+    # What is still queued is looked at *before* the table: a row stored in between is then
+    # in the table, where the standing query sees it (the other order could miss it).
     unstored = unstored_messages(services.store)
+    queued_post = rules.latest_post(unstored.pending(), stream_id, author.id)
     async with services.store.engine.connect() as connection:
         standing = await rules.standing(connection, stream_id, author.id)
     if standing.stream_status == StreamStatus.ended:
@@ -74,9 +77,7 @@ async def post_message(services: Services, stream_id: str, author: User, text: s
         if left > 0:
             raise ChatRefused("timed_out", f"you are timed out for {left:.0f} more s", left)
     modes = standing.modes
-    last_post = standing.last_post
-    if modes.slow_seconds and role is Role.viewer:
-        last_post = rules.latest_post(unstored.pending(), stream_id, author.id) or last_post
+    last_post = queued_post or standing.last_post
     if modes.slow_seconds and role is Role.viewer and last_post is not None:
         wait = modes.slow_seconds - (utcnow() - last_post).total_seconds()
         if wait > 0:
@@ -213,14 +214,18 @@ def plain_frame(batch: list[Event], hidden: AbstractSet[int]) -> str | None:
     A window wakes a room's connections together, so most of them hold the same events:
     the first to ask makes the frame, and the others get that very string."""
     first, last = batch[0], batch[-1]
+    # A batch is a run of one topic's events without gaps, so its last event, its first id
+    # and its length name it; the type tells a reset marker (it takes the id of the event
+    # it stands for) from that event. Only plain values: no event keeps an older one alive.
+    key = (first.id, first.type, len(batch))
     if not hidden:
         shared = last.cache.get("frame")
-        if shared is not None and shared[0] is first and shared[1] == len(batch):
-            text: str | None = shared[2]
+        if shared is not None and shared[0] == key:
+            text: str | None = shared[1]
             return text
     text = _joined(batch, hidden)
     if not hidden and (text is None or len(text) <= SHARED_FRAME_BYTES):
-        last.cache["frame"] = (first, len(batch), text)
+        last.cache["frame"] = (key, text)
     return text
 
 

@@ -25,7 +25,7 @@ import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
@@ -82,6 +82,10 @@ class WriteBehind:
                 self._writing, self._queued = self._queued, []
                 try:
                     await self._store(self._writing)
+                except asyncio.CancelledError:  # the loop is going away without a flush
+                    lost, left = len(self._writing), len(self._queued)
+                    logger.error("%d rows not stored (%d more queued): cancelled", lost, left)
+                    raise
                 finally:
                     self._done += len(self._writing)
                     self._writing = []
@@ -92,21 +96,20 @@ class WriteBehind:
             self._task = None
 
     async def _store(self, rows: list[Row]) -> None:
+        """The batch in one transaction; tried again while the database is busy, and row by
+        row when it refuses the batch (so one bad row costs only itself)."""
         for delay in (*RETRIES, None):
             try:
                 await self._insert(rows)
                 return
-            except IntegrityError:
-                await self._one_by_one(rows)
-                return
-            except OperationalError:
+            except OperationalError:  # locked, busy: the same batch may go through later
                 if delay is None:
                     logger.exception("gave up storing %d rows", len(rows))
                     return
                 await asyncio.sleep(delay)
             except Exception:
-                logger.exception("storing %d rows failed", len(rows))
-                return
+                break
+        await self._one_by_one(rows)
 
     async def _one_by_one(self, rows: list[Row]) -> None:
         for row in rows:
