@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import String, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
 
 from ..db.base import utcnow
+from ..db.behind import Row
 from ..errors import NotFound
 from ..streams import service as streams
 from .models import ChatMessageRow, ModeratorRow, RestrictionRow, RoomRow
@@ -120,7 +120,7 @@ STANDING = _standing_query()
 """Built once (with bound parameters): it runs for every chat message."""
 
 
-def latest_post(pending: list[dict[str, Any]], stream_id: str, user_id: str) -> datetime | None:
+def latest_post(pending: list[Row], stream_id: str, user_id: str) -> datetime | None:
     """When the user last posted in the room, among messages not stored yet (what slow
     mode must count besides the table's ``last_post``)."""
     for row in reversed(pending):

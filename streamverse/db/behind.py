@@ -11,8 +11,8 @@ The price, and how it is kept small:
 
 - A reader of these rows calls ``flushed()`` first (then every row queued before the call
   is stored), or looks at ``pending()`` (what is queued or being written).
-- ``Store.close`` flushes every queue: a restart keeps every row. A crash loses the rows
-  of the write in progress from the table (their events were delivered live).
+- ``Store.close`` flushes every queue: a restart keeps every row. A crash loses from the
+  table the rows still queued or being written (their events were delivered live).
 - The queue is bounded: past ``limit`` rows ``add`` waits for the store to catch up, so a
   slow database slows the writers down instead of growing memory.
 - A row the database refuses (its user was deleted meanwhile) is logged and skipped, not
