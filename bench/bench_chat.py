@@ -11,7 +11,9 @@ raw WebSocket clients (``chat_clients``) in this process on the other core:
    messages; CPU = the server process's user + system time during the burst (all its
    threads: SQLite's too). ``--rounds`` bursts, the variants taking turns.
 3. **Latency** at a paced ``--rate`` messages per second for ``--paced-seconds``: each
-   message carries its send time; p50 and p99 over every delivery.
+   message carries its send time; p50 and p99 over every delivery, and how busy the
+   server's core was meanwhile (its CPU time over the wall time: near 100% means the
+   messages queue behind one another's fan-out).
 4. **One stalled client**: one more connection that never reads (a 4 KiB receive buffer)
    while a burst of ``--stall-messages`` larger messages goes out: the others' deliveries
    per second against the same burst without it (medians of ``--stall-pairs`` pairs, a new
@@ -149,10 +151,12 @@ async def paced(variant: Variant, rate: float, seconds: float) -> dict:
     for client in variant.clients:
         client.latencies = []
     count = int(rate * seconds)
-    start = time.perf_counter()
+    pid = variant.server.pid
+    cpu, start = cpu_seconds(pid), time.perf_counter()
     for n in range(count):
         await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
         variant.publisher.send(variant.message(f"{stamp()} paced {n}"))
+    core_share = (cpu_seconds(pid) - cpu) / (time.perf_counter() - start)
     marker = f"paced-end-{time.time_ns()}"
     for client in variant.clients:
         client.marker = marker.encode()
@@ -166,6 +170,7 @@ async def paced(variant: Variant, rate: float, seconds: float) -> dict:
         return {"samples": 0}
     return {
         "samples": len(samples),
+        "core_share": core_share,
         "p50_ms": samples[len(samples) // 2] * 1000,
         "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000,
     }
@@ -280,6 +285,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         "CPU vs bare",
         "p50 ms",
         "p99 ms",
+        "paced core",
         "msgs/frame",
     )
     print("  ".join(f"{h:>12}" for h in header))
@@ -294,6 +300,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
             ratio(name, "cpu_us_per_delivery", "bare", inverse=True),
             f"{latency.get('p50_ms', float('nan')):.1f}",
             f"{latency.get('p99_ms', float('nan')):.1f}",
+            f"{latency.get('core_share', float('nan')):.0%}",
             f"{figures['messages_per_frame']:.1f}",
         )
         print("  ".join(f"{cell:>12}" for cell in row))

@@ -127,8 +127,9 @@ class Settings(BaseSettings):
         0.01,
         ge=0,
         le=1,
-        description="A room's messages reach each client at most once per this window, all"
-        " that arrived meanwhile in one frame (0: each at once; see broker/coalesce.py).",
+        description="While a room is busy, its messages reach each client at most once per"
+        " this window, all that arrived meanwhile in one frame; a quiet room's go out at once"
+        " (0: each at once; see broker/coalesce.py).",
     )
 
     def resolved_database_url(self) -> str:

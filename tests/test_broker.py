@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamverse.broker import RESET, Broker, SubscriberDropped, Subscription, Topic
+from streamverse.broker.coalesce import Coalescer
 from streamverse.broker.topics import History
 
 BACKENDS = ["memory://"]
@@ -252,29 +253,125 @@ def test_idle_subscription_yields_keepalive_cues(make_broker):
     assert cues[:2] == [None, None] and cues[-1].data == 1
 
 
-@pytest.mark.parametrize(("coalesce", "first_batch"), [(0.0, [0]), (0.05, [0, 1, 2])])
-def test_a_coalescing_window_gathers_what_arrives_in_it_into_one_batch(
-    make_broker, coalesce, first_batch
+@pytest.mark.parametrize(("coalesce", "expected"), [(0.0, [[0], [1], [2]]), (0.05, [[0], [1, 2]])])
+def test_a_coalescing_window_gathers_what_follows_a_fan_out_closely(
+    make_broker, coalesce, expected
 ):
-    """Between the publishes the loop runs freely: without a window the reader wakes for
-    the first event alone; with one it wakes once, when the window ends, for all three."""
+    """Between the publishes the loop runs freely. Without a window the reader wakes for
+    each event alone. With one, the first event of a quiet topic wakes it at once, and the
+    two that follow its fan-out closely wait for the window and come as one batch."""
 
     async def scenario():
         broker = make_broker()
         async with broker.subscribe(T, coalesce=coalesce) as subscription:
             batches = subscription.batches()
-            reading = asyncio.ensure_future(anext(batches))
+            got: list[list[int]] = []
+
+            async def read() -> None:
+                while sum(map(len, got)) < 3:
+                    got.append([event.data for event in await anext(batches)])
+
+            reading = asyncio.ensure_future(read())
             await asyncio.sleep(0)  # the reader is waiting now
             for n in range(3):
                 await broker.publish(T, "n", n)
                 for _ in range(5):
                     await asyncio.sleep(0)  # give a woken reader every chance to run
             async with asyncio.timeout(5):
-                batch = await reading
+                await reading
             await batches.aclose()
-        return [event.data for event in batch]
+        return got
 
-    assert run(scenario()) == first_batch
+    assert run(scenario()) == expected
+
+
+def test_a_topic_quiet_for_a_window_wakes_its_reader_at_once_again(make_broker):
+    """After a fan-out and a whole window without events, an event goes out without
+    waiting for a timer: a calm room pays no window."""
+
+    async def scenario():
+        broker = make_broker()
+        window = 0.05
+        async with broker.subscribe(T, coalesce=window) as subscription:
+            woken_at_once = []
+            for n in range(2):
+                reading = asyncio.ensure_future(subscription.next_batch())
+                await asyncio.sleep(0)  # the reader is waiting now
+                await broker.publish(T, "n", n)
+                for _ in range(5):
+                    await asyncio.sleep(0)  # a few turns of the loop, far less than the window
+                woken_at_once.append(reading.done())
+                async with asyncio.timeout(5):
+                    await reading
+                await asyncio.sleep(2 * window)  # the topic stays quiet for two windows
+        return woken_at_once
+
+    assert run(scenario()) == [True, True]
+
+
+def test_an_event_right_after_a_long_fan_out_waits_for_the_window(make_broker):
+    """A fan-out longer than the window (here one reader blocking the loop, as a thousand
+    socket writes do) counts as activity: the post that queued up behind it waits for the
+    window, so the posts of a busy room are gathered rather than sent one by one."""
+
+    async def scenario():
+        broker = make_broker()
+        window = 0.05
+        async with broker.subscribe(T, coalesce=window) as subscription:
+
+            async def fan_out() -> None:
+                await subscription.next_batch()
+                time.sleep(1.5 * window)  # noqa: ASYNC251  (on purpose: writes hold the loop)
+
+            waited = []
+            for n in range(3):  # woken at once, then by the window's timer, then by it again
+                reading = asyncio.ensure_future(fan_out())
+                await asyncio.sleep(0)
+                await broker.publish(T, "n", n)
+                for _ in range(5):
+                    await asyncio.sleep(0)
+                waited.append(not reading.done())
+                async with asyncio.timeout(5):
+                    await reading
+        return waited
+
+    assert run(scenario()) == [False, True, True]
+
+
+def test_the_coalescer_counts_a_fan_out_as_busy_until_a_window_after_its_readers_ran():
+    """Its whole state machine: quiet, an event at once, busy while the woken readers run
+    and for a window after, then quiet again; a pending timer is busy too."""
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        window = 0.05
+        coalescer = Coalescer(window, loop)
+        seen = []
+
+        def event() -> None:
+            coalescer.arrived()
+            seen.append(coalescer.at_once)
+            coalescer.delivered()
+
+        event()  # quiet: at once
+        event()  # the same turn of the loop: its fan-out has not run yet
+        for _ in range(3):
+            await asyncio.sleep(0)  # the fan-out has run...
+        event()  # ...but ended less than a window ago
+        await asyncio.sleep(2 * window)
+        event()  # quiet again
+        await asyncio.sleep(2 * window)  # its fan-out, and a window of quiet after it
+        coalescer.wake_later(Woken())  # a window is open: busy, whatever the clock says
+        event()
+        coalescer.close()
+        return seen
+
+    assert run(scenario()) == [True, False, False, True, False]
+
+
+class Woken:
+    def _wake_now(self) -> None:
+        pass
 
 
 def test_next_batch_waits_for_events_then_ends_on_close_or_raises_on_drop(make_broker):

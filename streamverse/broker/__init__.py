@@ -135,10 +135,15 @@ class Broker:
         local = self._local.get(event.topic)
         if local is None:
             return
+        coalescers = local.coalescers.values()  # none, or one per window length
+        for coalescer in coalescers:
+            coalescer.arrived()
         dropped = None
         for subscription in local.subscribers:
             if not subscription._deliver(event):
                 dropped = [subscription] if dropped is None else [*dropped, subscription]
+        for coalescer in coalescers:
+            coalescer.delivered()
         if dropped is not None:
             local.subscribers.difference_update(dropped)
 

@@ -93,7 +93,7 @@ class Subscription:
         if waiter is not None and not waiter.done():
             coalescer = self._coalescer
             # Half full wakes at once: a window must never make a reader look slow.
-            if coalescer is None or 2 * len(self._events) >= self._limit:
+            if coalescer is None or coalescer.at_once or 2 * len(self._events) >= self._limit:
                 waiter.set_result(None)
             elif not self._wake_queued:
                 self._wake_queued = True
