@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,14 @@ class Variant:
         self.publisher = publisher
 
 
-async def burst(variant: Variant, count: int, size: int, marker: str, within: float) -> dict:
+def always(path: str) -> Callable[[int], str]:
+    """The same path for every client."""
+    return lambda _index: path
+
+
+async def burst(
+    variant: Variant, count: int, size: int, marker: str, within: float
+) -> dict[str, Any]:
     """Send ``count`` messages as fast as possible; until every client has the last one."""
     assert variant.publisher is not None
     text = (FILLER * (size // len(FILLER) + 1))[:size]
@@ -146,7 +154,7 @@ async def burst(variant: Variant, count: int, size: int, marker: str, within: fl
     }
 
 
-async def paced(variant: Variant, rate: float, seconds: float) -> dict:
+async def paced(variant: Variant, rate: float, seconds: float) -> dict[str, Any]:
     assert variant.publisher is not None
     for client in variant.clients:
         client.latencies = []
@@ -176,7 +184,7 @@ async def paced(variant: Variant, rate: float, seconds: float) -> dict:
     }
 
 
-async def stalled(variant: Variant, args: argparse.Namespace) -> dict:
+async def stalled(variant: Variant, args: argparse.Namespace) -> dict[str, Any]:
     """Pairs of the same burst: without, then with a client that reads nothing (a new one
     each pair); the median of each side, since one pair is within the machine's noise."""
     size, count = args.stall_size, args.stall_messages
@@ -225,14 +233,12 @@ async def run(args: argparse.Namespace, server_cpu: int | None) -> dict[str, Any
             await variant.prepare()
             pid = variant.server.pid
             path = variant.path
-            warm = await connect_many(variant.server.port, lambda _, path=path: path, 20)
+            warm = await connect_many(variant.server.port, always(path), 20)
             for client in warm:
                 client.close()
             await asyncio.sleep(0.5)
             before = rss_kib(pid)
-            variant.clients = await connect_many(
-                variant.server.port, lambda _, path=path: path, args.clients
-            )
+            variant.clients = await connect_many(variant.server.port, always(path), args.clients)
             await asyncio.sleep(0.5)
             variant.figures["kib_per_connection"] = (rss_kib(pid) - before) / args.clients
             await variant.open_publisher()

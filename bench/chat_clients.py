@@ -19,6 +19,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from typing import cast
 
 from _http import HOST
 
@@ -66,14 +67,15 @@ class Client(asyncio.Protocol):
         self.received = asyncio.Event()  # set on every text frame: a sender's pacing cue
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  (uvloop's is no asyncio.Transport)
+        # uvloop's transport is no asyncio.Transport subclass, but has what is used here.
+        self.transport = writer = cast(asyncio.Transport, transport)
         key = base64.b64encode(os.urandom(16)).decode()
         request = (
             f"GET {self.path} HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n"
         )
-        transport.write(request.encode())
+        writer.write(request.encode())
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
@@ -164,7 +166,9 @@ async def connect(
     return client
 
 
-async def connect_many(port: int, path: Callable[[int], str], count: int, at_once: int = 100):
+async def connect_many(
+    port: int, path: Callable[[int], str], count: int, at_once: int = 100
+) -> list[Client]:
     """``count`` clients (``at_once`` handshakes in flight), each with a first frame."""
     clients: list[Client] = []
     gate = asyncio.Semaphore(at_once)

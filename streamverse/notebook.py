@@ -202,7 +202,11 @@ class BackgroundServer:
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """What ``asyncio.run`` does on exit: cancel leftover tasks and let them finish."""
+    """What ``asyncio.run`` does on exit: cancel leftover tasks and let them finish.
+
+    A forced exit skips uvicorn's lifespan shutdown; cancelling the lifespan task here runs
+    the app's shutdown anyway, so the store still writes the rows it queued.
+    """
     try:
         tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
         for task in tasks:

@@ -115,6 +115,32 @@ def test_stop_joins_the_thread_frees_the_port_and_is_idempotent(make_app):
         assert httpx.get(again.url + "/streams", timeout=WAIT).status_code == 200
 
 
+def test_a_forced_exit_still_runs_the_apps_shutdown():
+    """uvicorn skips the lifespan shutdown on a forced exit (a second Ctrl+C, or ``stop()``
+    once the graceful timeout has passed); the thread's loop cancels the lifespan task, so
+    its ``finally`` (where the store writes what it still queues) runs all the same."""
+    shutdown: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app):
+        try:
+            yield
+        finally:
+            await asyncio.sleep(0)  # shutdown may await: a store flushing rows does
+            shutdown.append("flushed")
+
+    server = BackgroundServer(FastAPI(lifespan=lifespan))
+    thread, uvicorn_server = server._thread, server._server
+    uvicorn_server.force_exit = True
+    uvicorn_server.should_exit = True
+    thread.join(WAIT)
+
+    assert not thread.is_alive()
+    assert shutdown == ["flushed"]
+    server.stop()
+    assert not server.running
+
+
 def test_context_manager_starts_and_stops(make_app):
     server = BackgroundServer(make_app(), start=False)
     assert not server.running

@@ -78,6 +78,7 @@ def test_the_owner_appoints_moderators_and_only_moderators_moderate(room: Room) 
     )
     event = moderation(room.watcher)
     assert (event["action"], event["target_user_id"]) == ("moderator_added", room.id("bo"))
+    assert event["target_name"] == "bo"  # from their account: bo has not said a word yet
     appointed = room.do("bo", {"type": "moderator", "user_id": room.id("cy"), "moderator": True})
     assert appointed["data"]["detail"] == "only the stream's owner appoints moderators"
     with room.open("bo") as again:

@@ -22,6 +22,7 @@ from ..db.base import utcnow
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..services import Services
 from ..streams import service as streams
+from ..users import service as users
 from ..users.schemas import User
 from . import rules
 from .hub import room_lock
@@ -46,10 +47,8 @@ async def _actor_role(session: AsyncSession, stream_id: str, actor: User) -> tup
 
 async def _target(
     session: AsyncSession, stream_id: str, actor: User, role: Role, owner_id: str, user_id: str
-) -> str | None:
-    """Check that ``actor`` may act on ``user_id``; return the target's name if known
-    (from their last message: the caller flushes the queue of unstored ones first, outside
-    its session, so the writer never waits for a connection a waiting session holds)."""
+) -> str:
+    """Check that ``actor`` may act on ``user_id`` (an existing user); return their name."""
     if user_id == actor.id:
         raise BadRequest("you cannot moderate yourself")
     if user_id == owner_id:
@@ -57,14 +56,7 @@ async def _target(
     target_role = await rules.role_in(session, owner_id, stream_id, user_id)
     if target_role is Role.moderator and role is not Role.owner:
         raise Forbidden("only the owner can act on a moderator")
-    query = (
-        select(ChatMessageRow.user_name)
-        .where(ChatMessageRow.stream_id == stream_id, ChatMessageRow.user_id == user_id)
-        .order_by(ChatMessageRow.id.desc())
-        .limit(1)
-    )
-    name: str | None = await session.scalar(query)
-    return name
+    return (await users.find_user(session, user_id)).name
 
 
 async def _record(
@@ -80,8 +72,8 @@ async def _record(
     session.add(row)
     try:
         await session.commit()
-    except IntegrityError:  # a foreign key: the target user does not exist
-        raise NotFound("user", action.target_user_id or "") from None
+    except IntegrityError:  # the same change, made by someone else since we looked
+        raise Conflict("someone changed this at the same moment; look again") from None
     data = action.model_dump(mode="json")
     event = await services.broker.publish(topics.chat(stream_id), "moderation", data)
     await session.execute(
@@ -122,7 +114,6 @@ async def restrict(
     reason: str = "",
 ) -> int:
     """Time ``user_id`` out for ``seconds``, or ban them (``seconds`` None)."""
-    await unstored_messages(services.store).flushed()  # ``_target`` reads their last name
     async with services.store.session() as session:
         role, owner_id = await _actor_role(session, stream_id, actor)
         name = await _target(session, stream_id, actor, role, owner_id, user_id)
@@ -136,7 +127,7 @@ async def restrict(
                 )
             )
         until = None if seconds is None else utcnow() + timedelta(seconds=seconds)
-        if row is None:  # added last: an unknown user fails at the commit (a foreign key)
+        if row is None:
             row = RestrictionRow(stream_id=stream_id, user_id=user_id)
             session.add(row)
         row.until, row.reason, row.created_at = until, reason, utcnow()
@@ -155,7 +146,6 @@ async def restrict(
 
 async def unban(services: Services, stream_id: str, actor: User, user_id: str) -> int:
     """Lift a ban or a timeout."""
-    await unstored_messages(services.store).flushed()  # ``_target`` reads their last name
     async with services.store.session() as session:
         role, owner_id = await _actor_role(session, stream_id, actor)
         name = await _target(session, stream_id, actor, role, owner_id, user_id)
@@ -225,7 +215,6 @@ async def set_moderator(
     services: Services, stream_id: str, actor: User, user_id: str, moderator: bool
 ) -> int:
     """The owner appoints (or removes) a moderator."""
-    await unstored_messages(services.store).flushed()  # ``_target`` reads their last name
     async with services.store.session() as session:
         role, owner_id = await _actor_role(session, stream_id, actor)
         if role is not Role.owner:

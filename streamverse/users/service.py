@@ -6,9 +6,10 @@ import hashlib
 import secrets
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.base import new_id
-from ..errors import Unauthorized
+from ..errors import NotFound, Unauthorized
 from ..services import Services
 from .models import UserRow
 from .schemas import User, UserWithToken
@@ -26,6 +27,14 @@ async def create_user(services: Services, name: str) -> UserWithToken:
         session.add(row)
         await session.commit()
     return UserWithToken(id=row.id, name=row.name, created_at=row.created_at, token=token)
+
+
+async def find_user(session: AsyncSession, user_id: str) -> User:
+    """The user ``user_id``, read in the caller's session; ``NotFound`` if there is none."""
+    row = await session.get(UserRow, user_id)
+    if row is None:
+        raise NotFound("user", user_id)
+    return User.model_validate(row)
 
 
 async def user_for_token(services: Services, token: str) -> User | None:
