@@ -133,9 +133,8 @@ def serve(conn: Connection, variant: str, cpu: int | None, data_dir: str) -> Non
         if variant == "bare":
             asyncio.run(bare_server(conn))
             return
-        import uvicorn
 
-        from streamverse.server import Server, bind_socket
+        from streamverse.server import Server, bind_socket, make_config
 
         if variant == "naive":
             app = naive_app()
@@ -152,7 +151,7 @@ def serve(conn: Connection, variant: str, cpu: int | None, data_dir: str) -> Non
                 await super().startup(sockets=sockets)
                 send_safely(conn, ("ready", port))
 
-        config = uvicorn.Config(
+        config = make_config(  # the app's WebSocket limits, as `streamverse serve` has them
             app,
             loop="asyncio",
             log_level="warning",

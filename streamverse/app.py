@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -61,6 +62,17 @@ def create_services(settings: Settings | None = None) -> Services:
     return services
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """What uvicorn takes from the settings: no frame past the chat's limit is read (the
+    websockets library closes it with 1009 from its header; uvicorn's default would read
+    16 MiB first), and every connection is pinged, so a dead one does not linger."""
+    return {
+        "ws_max_size": settings.chat_max_frame_bytes,
+        "ws_ping_interval": settings.ws_ping_interval_seconds,
+        "ws_ping_timeout": settings.ws_ping_timeout_seconds,
+    }
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build an app with its own store, broker and live state (several can share a process)."""
     services = create_services(settings)
@@ -76,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="StreamVerse", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     app.state.begin_shutdown = services.begin_shutdown  # see streamverse.server
+    app.state.server_options = server_options(services.settings)  # see streamverse.server
     install_error_handlers(app)
     app.add_middleware(FeedMiddleware, services=services, feeds=FEEDS)
     app.add_middleware(chat.ChatMiddleware, services=services)

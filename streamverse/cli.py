@@ -8,12 +8,10 @@ import os
 import sys
 from pathlib import Path
 
-import uvicorn
-
 from . import gctune
 from .app import create_app
 from .config import Settings
-from .server import Server, bind_socket
+from .server import Server, bind_socket, make_config
 
 
 def serve(host: str, port: int, tune_gc: bool = True) -> int:
@@ -23,7 +21,7 @@ def serve(host: str, port: int, tune_gc: bool = True) -> int:
     except OSError as error:
         print(f"streamverse: {error.strerror}", file=sys.stderr)
         return 1
-    config = uvicorn.Config(create_app(settings), loop="asyncio", timeout_graceful_shutdown=5)
+    config = make_config(create_app(settings), loop="asyncio", timeout_graceful_shutdown=5)
     if tune_gc:
         gctune.tune_for_serving()
     print(f"StreamVerse on http://{host}:{port}  (API docs: /docs, data: {settings.data_dir})")

@@ -132,6 +132,16 @@ class Settings(BaseSettings):
         " (0: each at once; see broker/coalesce.py).",
     )
 
+    ws_ping_interval_seconds: float = Field(
+        20.0,
+        gt=0,
+        description="Every WebSocket connection is pinged this often, so a dead one"
+        " (a client gone without closing) does not linger.",
+    )
+    ws_ping_timeout_seconds: float = Field(
+        20.0, gt=0, description="A connection whose pong is this late is closed (1011)."
+    )
+
     def resolved_database_url(self) -> str:
         """The configured URL, or an SQLite file inside the data directory."""
         if self.database_url:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from .server import Server, bind_socket
+from .server import Server, bind_socket, make_config
 
 T = TypeVar("T")
 _running: weakref.WeakSet[BackgroundServer] = weakref.WeakSet()
@@ -123,7 +123,7 @@ class BackgroundServer:
             return self
         sock = bind_socket(self.host, self.requested_port)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
+        config = make_config(
             self.app,
             loop="asyncio",
             log_config=None,

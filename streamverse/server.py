@@ -4,6 +4,7 @@ uvicorn's graceful shutdown waits for every open response to finish. SSE and NDJ
 never finish on their own, so a plain uvicorn would wait until its timeout (or forever).
 An app may expose ``app.state.begin_shutdown``, an async callable that ends its long-lived
 responses; this server calls it first, so shutdown with thousands of open feeds is prompt.
+It may also expose ``app.state.server_options``, uvicorn settings it needs (``make_config``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ class Server(uvicorn.Server):
             if transport is not None and transport.get_write_buffer_size() > 0:
                 logger.info("cutting a connection that stopped reading during shutdown")
                 transport.abort()
+
+
+def make_config(app: Any, **options: Any) -> uvicorn.Config:
+    """uvicorn's config for ``app``: the app's own ``server_options`` (its WebSocket limits:
+    uvicorn would otherwise read a 16 MiB frame into memory before the app sees it), then
+    ``options``."""
+    state = getattr(app, "state", None)
+    wanted = dict(getattr(state, "server_options", None) or {})
+    return uvicorn.Config(app, **{**wanted, **options})
 
 
 def _begin_shutdown_hook(app: Any) -> Any:

@@ -13,6 +13,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from streamverse.app import create_app
+from streamverse.config import Settings
 from streamverse.course.exercises.chat_client import ChatClient
 from streamverse.notebook import BackgroundServer
 
@@ -72,11 +74,54 @@ def test_a_message_over_the_length_limit_is_refused(ada: ChatClient) -> None:
     assert ada.say("x" * 500)["type"] == "ack"
 
 
-def test_a_frame_over_64_kib_closes_with_1009(ada: ChatClient) -> None:
-    ada.send(json.dumps({"type": "send", "text": "x" * (64 * 1024)}))
+OVER_64_KIB = [
+    json.dumps({"type": "send", "text": "x" * (64 * 1024)}),
+    json.dumps({"type": "send", "text": "é" * (33 * 1024)}, ensure_ascii=False),  # 66 KiB
+    b"\0" * (64 * 1024 + 1),
+    b"\0" * (1024 * 1024),
+]
+OVER_IDS = ["text", "two-byte characters", "binary", "1 MiB"]
+
+
+@pytest.mark.parametrize("frame", OVER_64_KIB, ids=OVER_IDS)
+def test_a_frame_over_64_kib_closes_with_1009(
+    server: BackgroundServer, ada: ChatClient, live: dict[str, Any], frame: str | bytes
+) -> None:
+    """The server reads no frame past the limit (``app.server_options``: the websockets
+    library closes it unread, where uvicorn's default would read 16 MiB), and goes on."""
+    ada.connection.send(frame)
     closed = ada.closed()
     assert closed.code == 1009
+    assert "65536 bytes" in closed.reason
+    with ChatClient.open(server.ws_url, live["stream"], token=live["user"]["token"]) as again:
+        assert again.command({"type": "ping"})["type"] == "pong"
+
+
+@pytest.mark.parametrize("frame", OVER_64_KIB[:3], ids=OVER_IDS[:3])
+def test_under_a_server_that_reads_bigger_frames_the_chat_closes_them_itself(
+    tmp_path: Any, make_user: Any, make_stream: Any, frame: str | bytes
+) -> None:
+    """Served by a uvicorn configured by hand (a bigger ``ws_max_size``), the chat's own
+    check still closes with 1009 and says the limit."""
+    app = create_app(Settings(data_dir=tmp_path))
+    app.state.server_options["ws_max_size"] = 16 * 1024 * 1024
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as http:
+        user, headers = make_user(http, "ada")
+        stream = make_stream(http, headers, status="live")["id"]
+        with ChatClient.open(server.ws_url, stream, token=user["token"]) as chat:
+            chat.next(lambda m: m["type"] == "history")
+            chat.connection.send(frame)
+            closed = chat.closed()
+    assert closed.code == 1009
     assert closed.reason == "message too big: at most 65536 bytes"
+
+
+@pytest.mark.parametrize(
+    "frame", ['{"type": "ping", "pad": "' + "x" * 60_000 + '"}', b"\0" * (64 * 1024)]
+)
+def test_a_frame_of_up_to_64_kib_is_read_and_answered(ada: ChatClient, frame: str | bytes) -> None:
+    error = error_of(ada, frame)
+    assert error["code"] == ("binary" if isinstance(frame, bytes) else "invalid_message")
 
 
 def test_an_unknown_stream_closes_with_1008_and_a_reason(server: BackgroundServer) -> None:

@@ -230,8 +230,11 @@ class ChatConnection:
             if message["type"] == "websocket.disconnect":
                 return None
             text: str | None = message.get("text")
-            size = len(message.get("bytes") or b"") if text is None else len(text)
-            if size > limit // 4 and (text is None or len(text.encode()) > limit):
+            if text is None:
+                too_big = len(message.get("bytes") or b"") > limit
+            else:  # a character is at most 4 bytes: encode only what might be over
+                too_big = len(text) > limit // 4 and len(text.encode()) > limit
+            if too_big:
                 return Close(TOO_BIG, f"message too big: at most {limit} bytes")
             if inbound is None:
                 rate = self.settings.chat_commands_per_second

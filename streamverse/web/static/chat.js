@@ -163,10 +163,13 @@ function receive(room, message) {
       room.over = true;
       notice("The stream has ended.");
       break;
-    case "ack": case "pong":
-      if (room.pending.get(data.ref)?.type === "send") el("#chat-text").value = "";
+    case "ack": case "pong": {
+      const sent = room.pending.get(data.ref);
+      const box = el("#chat-text");  // cleared only if it still holds what was sent:
+      if (sent?.type === "send" && box.value === sent.text) box.value = "";  // not a new draft
       room.pending.delete(data.ref);
       break;
+    }
     case "error": {
       room.pending.delete(data.ref);
       const wait = data.retry_after ? ` (try again in ${Math.ceil(data.retry_after)} s)` : "";
