@@ -26,7 +26,7 @@ from ..streams.schemas import Stream
 from ..users.schemas import User
 from . import commands, service
 from .hub import Hub
-from .protocol import NORMAL, RESTART, SLOW, TOO_BIG, Close
+from .protocol import NORMAL, RESTART, SLOW, TOO_BIG, Close, over_limit
 from .ratelimit import TokenBucket
 from .schemas import (
     Chat,
@@ -230,11 +230,7 @@ class ChatConnection:
             if message["type"] == "websocket.disconnect":
                 return None
             text: str | None = message.get("text")
-            if text is None:
-                too_big = len(message.get("bytes") or b"") > limit
-            else:  # a character is at most 4 bytes: encode only what might be over
-                too_big = len(text) > limit // 4 and len(text.encode()) > limit
-            if too_big:
+            if over_limit(text, message.get("bytes"), limit):
                 return Close(TOO_BIG, f"message too big: at most {limit} bytes")
             if inbound is None:
                 rate = self.settings.chat_commands_per_second

@@ -150,6 +150,14 @@ def _explain(invalid: ValidationError, text: str) -> ErrorData:
     return ErrorData(code="invalid_message", detail=problems, ref=ref)
 
 
+def over_limit(text: str | None, data: bytes | None, limit: int) -> bool:
+    """Whether a received message (text, else binary) is over ``limit`` bytes. A character
+    is at most 4 bytes in UTF-8, so only a text that might be over is encoded."""
+    if text is None:
+        return len(data or b"") > limit
+    return len(text) > limit // 4 and len(text.encode()) > limit
+
+
 @dataclass(frozen=True, slots=True)
 class Close:
     """How the server ends a connection: a WebSocket close code and a reason in words."""
