@@ -43,8 +43,13 @@ class SSEConnection:
 
     def take(self, count: int) -> list[SSEEvent]:
         seen: list[SSEEvent] = []
+
+        def enough(event: SSEEvent) -> bool:
+            seen.append(event)
+            return len(seen) >= count
+
         if count:
-            self.until(lambda event: seen.append(event) or len(seen) >= count)
+            self.until(enough)
         return seen
 
     def close(self) -> None:

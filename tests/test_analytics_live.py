@@ -5,20 +5,22 @@ import json
 import re
 import socket
 import threading
+from typing import Any
 
 import httpx
 import pytest
 from conftest import WAIT, make_stream, make_user, post_comment, set_status, wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sse_client import SSEConnection, SSEParser
+from sse_client import SSEConnection, SSEEvent, SSEParser
 
 from streamverse import Settings, create_app
 from streamverse.broker import topics
+from streamverse.broker.backends.memory import MemoryBackend
 from streamverse.notebook import BackgroundServer
 from streamverse.services import services_of
 
-FAST = {"analytics_interval_seconds": 0.02}
+FAST: dict[str, Any] = {"analytics_interval_seconds": 0.02}
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +263,7 @@ def test_a_reader_that_stops_reading_is_dropped_while_another_gets_everything(se
     assert numbers == list(range(count))
     assert broker.subscriber_count(name) == 0  # the stalled one was dropped, the reader left
 
-    parser, dropped = SSEParser(), []
+    parser, dropped = SSEParser(), list[SSEEvent]()
     stalled.settimeout(WAIT)
     try:
         while not dropped:
@@ -364,7 +366,9 @@ def test_resuming_the_feed_of_an_ended_stream_also_gets_the_end(live, http, resu
 
 
 def test_feeds_of_unknown_streams_leave_no_topic_behind(live, http):
-    topics = services_of(live.app).broker.backend.topics
+    backend = services_of(live.app).broker.backend
+    assert isinstance(backend, MemoryBackend)
+    topics = backend.topics
     for n in range(20):
         assert http.get(f"/streams/made-up-{n}/analytics/live").status_code == 404
     assert not any(name.startswith("stream:made-up-") for name in topics)

@@ -96,6 +96,7 @@ def test_two_servers_at_once_are_independent(make_app):
 def test_stop_joins_the_thread_frees_the_port_and_is_idempotent(make_app):
     server = BackgroundServer(make_app())
     port, thread = server.port, server._thread
+    assert port is not None and thread is not None
     assert httpx.get(server.url + "/streams", timeout=WAIT).status_code == 200
     assert server in running_servers()
 
@@ -131,6 +132,7 @@ def test_a_forced_exit_still_runs_the_apps_shutdown():
 
     server = BackgroundServer(FastAPI(lifespan=lifespan))
     thread, uvicorn_server = server._thread, server._server
+    assert thread is not None and uvicorn_server is not None
     uvicorn_server.force_exit = True
     uvicorn_server.should_exit = True
     thread.join(WAIT)
@@ -149,9 +151,10 @@ def test_context_manager_starts_and_stops(make_app):
 
     with server as entered:
         assert entered is server
-        assert server.running and server in running_servers()
+        assert entered.running and entered in running_servers()
         assert httpx.get(server.url + "/openapi.json", timeout=WAIT).status_code == 200
         port, thread = server.port, server._thread
+        assert port is not None and thread is not None
 
     assert not server.running
     assert not thread.is_alive()
@@ -177,7 +180,7 @@ def test_port_already_in_use_is_a_clear_error(make_app):
 @asynccontextmanager
 async def failing_lifespan(app):
     raise RuntimeError("database unreachable (on purpose)")
-    yield  # pragma: no cover
+    yield  # type: ignore[unreachable]  # pragma: no cover  (makes this a generator)
 
 
 @pytest.mark.timeout(30)  # a hang (instead of the error) fails here, well before startup_timeout
@@ -293,6 +296,7 @@ FEEDS = 200
 def test_stop_with_many_open_live_feeds_ends_them_cleanly(make_app):
     server = BackgroundServer(make_app(), graceful_timeout=30)
     thread = server._thread
+    assert thread is not None
     try:
         with httpx.Client(base_url=server.url, timeout=WAIT) as client:
             user = client.post("/users", json={"name": "host"}).json()

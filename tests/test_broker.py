@@ -426,7 +426,7 @@ def test_unsubscribing_removes_the_subscriber(make_broker):
 def test_snapshot_topics_keep_a_shorter_history(make_broker):
     async def scenario():
         broker = make_broker(history_size=100, snapshot_history_size=3)
-        fifth = {}
+        fifth: dict[str, tuple[Topic, int]] = {}
         for topic in (Topic("s", History.snapshots), Topic("e")):
             for n in range(10):
                 event = await broker.publish(topic, "n", n)

@@ -27,6 +27,7 @@ try:
     from playwright.sync_api import expect, sync_playwright
 except ImportError:  # reported by the ``chromium`` fixture
     expect = sync_playwright = None  # type: ignore[assignment]
+HAVE_PLAYWRIGHT: bool = sync_playwright is not None  # a plain bool: mypy sees no None above
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -54,7 +55,7 @@ def chromium() -> str:
     configured = os.environ.get("STREAMVERSE_CHROMIUM")
     path = configured or shutil.which("chromium")
     reason = None
-    if sync_playwright is None:
+    if not HAVE_PLAYWRIGHT:
         reason = "the playwright package is not installed (pip install -e '.[dev]')"
     elif configured and not os.access(configured, os.X_OK):
         reason = f"STREAMVERSE_CHROMIUM={configured!r} is not an executable file"

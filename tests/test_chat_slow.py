@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from streamverse.broker import topics
+from streamverse.chat.connection import ChatConnection
 from streamverse.chat.hub import hub_of
 from streamverse.course.exercises.chat_client import ChatClient
 from streamverse.notebook import BackgroundServer
@@ -41,7 +42,8 @@ class Reader(threading.Thread):
 
     def __init__(self, chat: ChatClient) -> None:
         super().__init__(daemon=True)
-        self.chat, self.count, self.error = chat, 0, None
+        self.chat, self.count = chat, 0
+        self.error: Exception | None = None
         self.start()
 
     def run(self) -> None:
@@ -142,7 +144,8 @@ def test_a_client_stuck_on_one_send_is_cut_after_the_send_timeout(
 
     def backlog() -> int:  # events waiting behind a send that is blocked: the stalled client's
         room = hub.rooms.get(stream, set())
-        blocked = [c for c in room if c.subscription and c.sends_started > c.sends_done]
+        connections = [c for c in room if isinstance(c, ChatConnection)]
+        blocked = [c for c in connections if c.subscription and c.sends_started > c.sends_done]
         return max((c.subscription.pending() for c in blocked if c.subscription), default=0)
 
     sent = 0

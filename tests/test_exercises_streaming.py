@@ -26,7 +26,7 @@ def failing(results: list[Any]) -> dict[str, str]:
 
 
 def reference(lines: Iterable[str]) -> list[str]:
-    texts = []
+    texts: list[str] = []
     for line in lines:
         message = json.loads(line)
         if message["type"] == "end":
@@ -38,7 +38,7 @@ def reference(lines: Iterable[str]) -> list[str]:
 
 def spaced_end(lines: Iterable[str]) -> list[str]:
     """Looks for the end line by its text, spaced as json.dumps writes it."""
-    texts = []
+    texts: list[str] = []
     for line in lines:
         if line.startswith('{"type": "end"'):
             return texts
@@ -50,7 +50,7 @@ def spaced_end(lines: Iterable[str]) -> list[str]:
 
 def end_anywhere(lines: Iterable[str]) -> list[str]:
     """Stops at any line that mentions "end"."""
-    texts = []
+    texts: list[str] = []
     for line in lines:
         if '"end"' in line:
             return texts
@@ -67,7 +67,7 @@ def reads_to_the_end(lines: Iterable[str]) -> list[str]:
 
 
 def keeps_everything(lines: Iterable[str]) -> list[str]:
-    texts = []
+    texts: list[str] = []
     for line in lines:
         message = json.loads(line)
         if message["type"] == "end":

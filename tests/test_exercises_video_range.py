@@ -136,4 +136,5 @@ def test_a_factory_that_returns_no_app_says_what_it_returned(made: Any) -> None:
     problems = set(failing(results).values())
     assert len(problems) == 1 and len(failing(results)) == 9
     expected = "None" if made is None else "an APIRouter"
-    assert f"make_clip_app returned {expected}, expected a FastAPI app" in problems.pop()
+    problem = problems.pop()
+    assert problem and f"make_clip_app returned {expected}, expected a FastAPI app" in problem

@@ -13,7 +13,7 @@ from conftest import WAIT, make_stream, make_user
 from fastapi import FastAPI
 from sse_client import SSEConnection
 from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.routing import Mount, get_route_path
+from starlette.routing import Mount, get_route_path  # type: ignore[attr-defined]
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamverse import Settings, create_app
@@ -125,7 +125,11 @@ def test_the_documented_routes_answer_the_feeds_the_same_way(tmp_path: Path) -> 
     """Without the middleware in front, the FastAPI routes made from the same declarations
     are reached, and answer with the same FeedResponse."""
     app = create_app(Settings(data_dir=tmp_path))
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not FeedMiddleware]
+    app.user_middleware = [
+        m
+        for m in app.user_middleware
+        if m.cls is not FeedMiddleware  # type: ignore[comparison-overlap]
+    ]
     spy = RoutingSpy(app)
     with BackgroundServer(app) as background:
         with httpx.Client(base_url=background.url, timeout=WAIT) as client:

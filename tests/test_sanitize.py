@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from nbval.plugin import get_sanitize_patterns
+from nbval.plugin import get_sanitize_patterns  # type: ignore[import-untyped]
 
 SANITIZE_CFG = Path(__file__).resolve().parents[1] / "notebooks" / "sanitize.cfg"
 

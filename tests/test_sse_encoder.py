@@ -40,7 +40,7 @@ def test_comment_and_retry_only_frame_dispatches_nothing():
 @pytest.mark.parametrize("field", ["event", "id"])
 def test_refuses_line_breaks_where_the_spec_has_no_room_for_them(field):
     with pytest.raises(ValueError, match="single line"):
-        sse.encode("x", **{field: "a\nb"})
+        sse.encode("x", **{field: "a\nb"})  # type: ignore[arg-type]
 
 
 def test_an_event_is_encoded_once_and_shared():

@@ -267,7 +267,9 @@ def package_routes() -> dict[tuple[str, str], APIRoute]:
                 continue
             for route in router.routes:
                 if isinstance(route, APIRoute) and route.include_in_schema:
-                    routes.update({(method.lower(), route.path): route for method in route.methods})
+                    routes.update(
+                        {(method.lower(), route.path): route for method in route.methods or ()}
+                    )
     return routes
 
 

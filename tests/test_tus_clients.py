@@ -39,7 +39,8 @@ def user(server: BackgroundServer) -> dict[str, str]:
         return make_user(http)[1]
 
 
-def stored_sha256(server: BackgroundServer, user: dict[str, str], upload_url: str) -> str:
+def stored_sha256(server: BackgroundServer, user: dict[str, str], upload_url: str | None) -> str:
+    assert upload_url, "the client has no upload URL"
     with httpx.Client(base_url=server.url, timeout=WAIT) as http:
         progress = http.get(f"/uploads/{upload_url.rsplit('/', 1)[1]}", headers=user).json()
         assert progress["state"] == "ready", progress

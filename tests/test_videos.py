@@ -225,7 +225,8 @@ def test_the_list_pages_newest_first_without_overlaps(server_factory, tmp_path) 
         sound = write_media(tmp_path / "tone.wav", 0.2)
         added = [add(site, owner, sound, title=f"Take {n}")["id"] for n in range(5)]
 
-        pages, offset = [], 0
+        pages: list[list[str]] = []
+        offset: int | None = 0
         while offset is not None:
             page = client.get("/videos", params={"offset": offset}).json()
             pages.append([item["title"] for item in page["items"]])
