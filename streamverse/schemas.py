@@ -1,4 +1,5 @@
-"""What every domain's Pydantic schemas share: the base class and UTC timestamps."""
+"""What every domain's Pydantic schemas share: the base class, UTC timestamps, and text a
+person typed (never blank, never carrying control characters)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,26 @@ def _as_utc(value: datetime) -> datetime:
 
 UTCDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 """A time in UTC, serialised with its zone (``...Z``) whether it came fresh or from the DB."""
+
+
+def _written(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    if any((ord(char) < 32 and char not in "\n\t") or ord(char) == 127 for char in text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+def _one_line(text: str) -> str:
+    if "\n" in text or "\t" in text:
+        raise ValueError("must be one line")
+    return _written(text)
+
+
+WrittenText = Annotated[str, AfterValidator(_written)]
+"""Text a person wrote (a comment): something besides spaces; lines and tabs allowed."""
+OneLine = Annotated[str, AfterValidator(_one_line)]
+"""A name or a title: one line of text, something besides spaces."""
 
 
 class Schema(BaseModel):

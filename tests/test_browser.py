@@ -287,3 +287,34 @@ def test_a_stream_link_survives_a_reload_and_ended_streams_take_no_comments(
     expect(page.locator("#watch-title")).to_have_text(TITLE)
     expect(page.locator("#watch-status")).to_have_text("ended")
     expect(page.locator("#comment input[name=text]")).to_be_disabled()
+
+
+def test_a_sign_in_the_server_no_longer_knows_is_forgotten_and_reading_works(open_page) -> None:
+    """The browser keeps its token across a reset of the server's data: the page must not
+    send it with every feed (each would answer 401), but forget it and say so."""
+    owner = open_page()
+    sign_up(owner, "ada")
+    create_stream(owner, TITLE, CATEGORY)
+    owner.locator(".owner-controls").get_by_role("button", name="Go live").click()
+    expect(owner.locator("#watch-status")).to_have_text("live")
+    owner.locator("#comment input[name=text]").fill("first!")
+    owner.locator("#comment button").click()
+    expect(owner.locator("#comments li")).to_have_count(1)
+    link = owner.url
+
+    ghost = open_page()
+    ghost.evaluate(
+        """localStorage.setItem("streamverse.user",
+           JSON.stringify({id: "gone", name: "ghost", token: "from-before-the-reset"}))"""
+    )
+    ghost.goto(link)
+    ghost.reload()  # the same page with a new hash: load it again, as a new visit would
+    expect(ghost.locator("#whoami")).to_have_text(
+        "Not signed in: this server no longer knows your earlier sign-in (its data may have"
+        " been reset); sign up again"
+    )
+    expect(ghost.locator("#comments li")).to_have_count(1)  # reading works, anonymously
+    expect(ghost.locator("#comments li").first).to_contain_text("first!")
+    assert ghost.evaluate("localStorage.getItem('streamverse.user')") is None
+    expect(ghost.locator("#error")).to_be_empty()
+    sign_up(ghost, "casper")  # and signing up again works as ever

@@ -71,6 +71,9 @@ def test_a_message_over_the_length_limit_is_refused(ada: ChatClient) -> None:
     refused = ada.say("x" * 501)
     assert refused["data"]["code"] == "too_long"
     assert refused["data"]["detail"] == "at most 500 characters (this has 501)"
+    far_over = ada.say("x" * 6000)  # the same answer however long, within the frame limit
+    assert far_over["data"]["code"] == "too_long"
+    assert far_over["data"]["detail"] == "at most 500 characters (this has 6000)"
     assert ada.say("x" * 500)["type"] == "ack"
 
 

@@ -3,7 +3,8 @@ emote-only, links off, banned words, the audit log, and the filter hook."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -46,6 +47,12 @@ class Room:
             f"/streams/{self.stream}/moderation/log", headers=headers, params=params
         )
 
+    def comment(self, name: str, text: str) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.users[name]['token']}"}
+        return self.http.post(
+            f"/streams/{self.stream}/comments", json={"text": text}, headers=headers
+        )
+
     def close(self) -> None:
         for client in (*self.chats.values(), self.watcher):
             client.close()
@@ -56,6 +63,10 @@ def room(server: BackgroundServer, client: httpx.Client, make_user: Any, make_st
     room = Room(server, client, make_user, make_stream)
     yield room
     room.close()
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def moderation(chat: ChatClient) -> dict[str, Any]:
@@ -108,9 +119,17 @@ def test_a_timed_out_user_reads_but_cannot_post_until_unbanned(room: Room) -> No
     assert 590 < refused["data"]["retry_after"] <= 600
     room.chats["bo"].say("still here")
     assert "bo: still here" in texts(room.chats["cy"].chats(1))
+    comment = room.comment("cy", "then here")  # the comments next to the chat: the same
+    assert comment.status_code == 403
+    left = re.fullmatch(
+        r"you are timed out of this stream's chat and comments for (\d+) more s",
+        comment.json()["detail"],
+    )
+    assert left and 590 < int(left[1]) <= 600
 
     assert room.do("ada", {"type": "unban", "user_id": cy})["type"] == "ack"
     assert room.chats["cy"].say("thanks")["type"] == "ack"
+    assert room.comment("cy", "thanks").status_code == 201
 
 
 def test_an_expired_timeout_no_longer_applies(room: Room) -> None:
@@ -187,6 +206,14 @@ def test_slow_mode_holds_viewers_not_moderators(room: Room) -> None:
         assert late.welcome is not None and late.welcome["data"]["modes"]["slow_seconds"] == 30
 
 
+def test_a_modes_command_that_changes_nothing_is_refused(room: Room) -> None:
+    before = len(room.log().json())
+    refused = room.do("ada", {"type": "modes"})
+    assert refused["data"]["code"] == "bad_request"
+    assert refused["data"]["detail"].startswith("name a mode to change")
+    assert len(room.log().json()) == before  # nothing broadcast, nothing logged
+
+
 def test_emote_only_and_links_off(room: Room) -> None:
     room.do("ada", {"type": "modes", "emote_only": True})
     assert room.chats["bo"].say("words")["data"]["code"] == "emote_only"
@@ -223,6 +250,10 @@ def test_the_moderation_log_is_for_moderators_and_the_owner(room: Room) -> None:
     assert [e["action"] for e in entries] == ["banned_words", "timeout", "moderator_added"]
     assert entries[0]["words"] == ["darn"] and entries[0]["actor_name"] == "bo"
     assert (entries[1]["target_user_id"], entries[1]["seconds"]) == (room.id("cy"), 60)
+    broadcast = room.watcher.next(
+        lambda m: m["type"] == "moderation" and m["data"]["action"] == "timeout"
+    )
+    assert when(entries[1]["until"]) == when(broadcast["data"]["until"])  # kept in the log
     assert all(isinstance(e["event_id"], int) for e in entries)
     older = room.log("ada", before=entries[0]["id"], limit=1).json()
     assert [e["action"] for e in older] == ["timeout"]

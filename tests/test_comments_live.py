@@ -167,8 +167,10 @@ def test_unknown_stream_is_404_json(client, owner):
         ({"text": ""}, None, 422),
         ({"text": "x" * 501}, None, 422),
         ({}, None, 422),
+        ({"text": " \n\t "}, None, 422),
+        ({"text": "a\x07b"}, None, 422),
     ],
-    ids=["no-token", "unknown-token", "empty", "too-long", "missing"],
+    ids=["no-token", "unknown-token", "empty", "too-long", "missing", "blank", "control"],
 )
 def test_invalid_comment_is_rejected(
     client, owner, make_stream, post_comment, set_status, body, headers, status

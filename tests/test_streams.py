@@ -71,8 +71,21 @@ def test_create_stream_requires_auth(client, headers):
         ({"title": "t" * 201, "category": "gaming"}, "title"),
         ({"title": "t", "category": ""}, "category"),
         ({"category": "gaming"}, "title"),
+        ({"title": "   ", "category": "gaming"}, "title"),
+        ({"title": "t", "category": "  "}, "category"),
+        ({"title": "a\x00b", "category": "gaming"}, "title"),
+        ({"title": "two\nlines", "category": "gaming"}, "title"),
     ],
-    ids=["empty-title", "long-title", "empty-category", "missing-title"],
+    ids=[
+        "empty-title",
+        "long-title",
+        "empty-category",
+        "missing-title",
+        "blank-title",
+        "blank-category",
+        "nul-in-title",
+        "two-line-title",
+    ],
 )
 def test_create_stream_invalid_body_is_422(client, owner, body, field):
     _, headers = owner
@@ -81,6 +94,7 @@ def test_create_stream_invalid_body_is_422(client, owner, body, field):
 
     assert response.status_code == 422
     assert [error["loc"] for error in response.json()["detail"]] == [["body", field]]
+    assert client.get("/streams").status_code == 200  # still serving
 
 
 def test_list_filters_by_status_and_category(server_factory, make_user, make_stream):

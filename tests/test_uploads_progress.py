@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import WAIT, make_user, start_server
+from conftest import WAIT, make_user, start_server, wait_until
 from sse_client import SSEConnection, SSEEvent
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
 from websockets.sync.client import connect
@@ -172,9 +172,34 @@ def test_the_websocket_carries_the_same_events_to_the_uploader_only(
     resume = {"type": "auth", "token": ada["token"], "last_event_id": messages[0]["id"]}
     assert Socket(server, ticket["id"], resume).rest() == messages[1:]
 
-    for first, code in (({"type": "auth", "token": bob["token"]}, 4404), ({"type": "hi"}, 4400)):
+    refusals = [
+        ({"type": "auth", "token": bob["token"]}, 4404),
+        ({"type": "hi"}, 4400),
+        ({"type": "auth", "token": 123}, 4400),
+        ({"type": "auth"}, 4401),
+    ]
+    for first, code in refusals:
         refused = Socket(server, ticket["id"], first)
         with pytest.raises(ConnectionClosedError):
             refused.first()
         refused.rest()
         assert refused.close_code == code
+
+
+def test_a_socket_that_sends_binary_or_leaves_before_signing_in_logs_no_error(
+    http: httpx.Client, server: BackgroundServer
+) -> None:
+    _, headers = make_user(http, "ada")
+    url = f"{server.ws_url}/uploads/{http.post('/uploads', json={}, headers=headers).json()['id']}"
+    assert server._server is not None
+    connections = server._server.server_state.connections
+    before = len(connections)
+    with connect(f"{url}/progress/ws", open_timeout=WAIT) as binary:
+        binary.send(b"\x00")
+        with pytest.raises(ConnectionClosedError):
+            binary.recv(timeout=WAIT)
+        assert binary.close_code == 4400
+    with connect(f"{url}/progress/ws", open_timeout=WAIT):
+        pass  # leaves without a word
+    wait_until(lambda: len(connections) <= before, what="both handlers to end")
+    assert not [line for line in server.logs() if "Exception" in line or "Traceback" in line]

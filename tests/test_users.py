@@ -102,8 +102,9 @@ def test_unknown_token_is_401(client, make_user):
         {"name": "<script>"},
         {},
         {"name": 42},
+        {"name": "   "},
     ],
-    ids=["empty", "too-long", "bad-characters", "missing", "not-a-string"],
+    ids=["empty", "too-long", "bad-characters", "missing", "not-a-string", "blank"],
 )
 def test_invalid_user_body_is_422_json(client, body):
     response = client.post("/users", json=body)

@@ -141,7 +141,8 @@ async def restrict(
             until=until,
             reason=reason,
         )
-        return await _record(services, session, stream_id, action)
+        kept = None if until is None else {"until": until.isoformat()}  # the log keeps it too
+        return await _record(services, session, stream_id, action, kept)
 
 
 async def unban(services: Services, stream_id: str, actor: User, user_id: str) -> int:
@@ -174,6 +175,8 @@ async def set_modes(
     """Change some of the room's modes; the others stay as they are."""
     async with services.store.session() as session:
         await _actor_role(session, stream_id, actor)
+        if slow_seconds is None and emote_only is None and links_allowed is None:
+            raise BadRequest("name a mode to change: slow_seconds, emote_only or links_allowed")
         room = await rules.room_row(session, stream_id)
         if slow_seconds is not None:
             room.slow_seconds = slow_seconds
@@ -268,12 +271,26 @@ def _entry(row: ModerationLogRow) -> ModerationEntry:
         target_name=row.target_name,
         message_id=row.message_id,
         seconds=row.seconds,
+        until=detail.get("until"),
         reason=row.reason,
         modes=modes,
         word_count=None if words is None else len(words),
         words=words,
         created_at=row.created_at,
     )
+
+
+async def comment_refusal(services: Services, stream_id: str, user_id: str) -> str | None:
+    """Why the user may not comment on the stream now (banned, or timed out: a timeout in
+    the chat holds in the comments next to it), or None."""
+    async with services.store.session() as session:
+        row = await rules.restriction(session, stream_id, user_id)
+    if row is None:
+        return None
+    left = rules.seconds_left(row)
+    if left is None:
+        return "you are banned from this stream's chat and comments"
+    return f"you are timed out of this stream's chat and comments for {left:.0f} more s"
 
 
 async def is_banned(services: Services, stream_id: str, user_id: str) -> bool:

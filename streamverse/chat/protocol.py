@@ -37,10 +37,11 @@ class Auth(Command):
 
 
 class Send(Command):
-    """Post a chat message (the ``chat_max_length`` setting limits its length)."""
+    """Post a chat message. Its length is the room's to judge (``chat_max_length``, answered
+    with ``too_long``); the frame limit already bounds what is read."""
 
     type: Literal["send"]
-    text: str = Field(max_length=5000)
+    text: str
 
 
 class Ping(Command):

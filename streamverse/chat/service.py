@@ -28,10 +28,17 @@ from .errors import ChatRefused, RateLimited
 from .filters import Draft, MessageFilter, Verdict, run_filters
 from .hub import hub_of, room_lock
 from .models import ChatMessageRow, unstored_messages
-from .moderation import is_banned
+from .moderation import comment_refusal, is_banned
 from .schemas import Chat, ChatMessage, Role, RoomModes, Welcome, WelcomeData
 
-__all__ = ["add_filter", "is_banned", "post_message", "recent_messages", "remove_filter"]
+__all__ = [
+    "add_filter",
+    "comment_refusal",
+    "is_banned",
+    "post_message",
+    "recent_messages",
+    "remove_filter",
+]
 
 
 def rate_for(services: Services, role: Role) -> int:

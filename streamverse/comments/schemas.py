@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..schemas import Schema, UTCDateTime
+from ..schemas import Schema, UTCDateTime, WrittenText
 
 
 class CommentCreate(Schema):
-    text: str = Field(min_length=1, max_length=500, examples=["Great play!"])
+    text: WrittenText = Field(min_length=1, max_length=500, examples=["Great play!"])
 
 
 class Comment(Schema):

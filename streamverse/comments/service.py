@@ -29,8 +29,8 @@ async def post_comment(services: Services, stream_id: str, author: User, text: s
     stream = await streams.get_stream(services, stream_id)
     if stream.status == StreamStatus.ended:
         raise Conflict("the stream has ended; comments are closed")
-    if await chat.is_banned(services, stream_id, author.id):
-        raise Forbidden("you are banned from this stream's chat and comments")
+    if (refusal := await chat.comment_refusal(services, stream_id, author.id)) is not None:
+        raise Forbidden(refusal)
     row = CommentRow(
         stream_id=stream.id,
         user_id=author.id,

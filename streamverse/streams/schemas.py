@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from ..schemas import Schema, UTCDateTime
+from ..schemas import OneLine, Schema, UTCDateTime
 
 
 class StreamStatus(StrEnum):
@@ -16,9 +16,9 @@ class StreamStatus(StrEnum):
 
 
 class StreamCreate(Schema):
-    title: str = Field(min_length=1, max_length=200, examples=["Speedrun practice"])
+    title: OneLine = Field(min_length=1, max_length=200, examples=["Speedrun practice"])
     description: str = Field("", max_length=5000)
-    category: str = Field(min_length=1, max_length=64, examples=["gaming"])
+    category: OneLine = Field(min_length=1, max_length=64, examples=["gaming"])
 
 
 class Stream(Schema):

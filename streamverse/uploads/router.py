@@ -167,6 +167,9 @@ async def progress_socket(websocket: WebSocket, upload_id: str, services: Servic
         if not isinstance(first, dict) or first.get("type") != "auth":
             await websocket.close(4400, 'send {"type": "auth", "token": ...} first')
             return
+        if not isinstance(first.get("token"), str | None):
+            await websocket.close(4400, "the token is a string")
+            return
         user = await authenticate(services, first.get("token"))
         await service.owned(services, upload_id, user)
         raw = first.get("last_event_id")
@@ -174,7 +177,9 @@ async def progress_socket(websocket: WebSocket, upload_id: str, services: Servic
     except ServiceError as error:
         await websocket.close(4000 + error.status, error.detail[:120])
         return
-    except (TimeoutError, ValueError, WebSocketDisconnect):
+    except WebSocketDisconnect:  # gone before signing in: nothing to close
+        return
+    except (TimeoutError, ValueError, KeyError):  # KeyError: a binary frame, not JSON text
         with contextlib.suppress(RuntimeError):
             await websocket.close(4400, "expected an auth message")
         return

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..schemas import Schema, UTCDateTime
+from ..schemas import OneLine, Schema, UTCDateTime
 
 
 class UserCreate(Schema):
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[\w .\-]+$", examples=["ada"])
+    name: OneLine = Field(min_length=1, max_length=64, pattern=r"^[\w .\-]+$", examples=["ada"])
 
 
 class User(Schema):

@@ -6,8 +6,14 @@ import { $, announce, api, authHeaders, onSubmit, showError, state } from "./cor
 
 const MAX_COMMENTS = 200;  // a long stream must not grow the page without limit
 
+let forgotten = false;  // a stored sign-in this server did not know (see forgetUnknownUser)
+
 function renderUser() {
-  $("#whoami").textContent = state.user ? `Signed in as ${state.user.name}` : "Not signed in";
+  const anonymous = forgotten
+    ? "Not signed in: this server no longer knows your earlier sign-in (its data may have " +
+      "been reset); sign up again"
+    : "Not signed in";
+  $("#whoami").textContent = state.user ? `Signed in as ${state.user.name}` : anonymous;
 }
 
 async function loadStreams() {
@@ -194,8 +200,21 @@ $("#end-stream").addEventListener("click", setStatus("ended"));
 $("#like").addEventListener("click", () =>
   api("POST", `/streams/${state.watching.id}/likes`).catch(showError));
 
-renderUser();
-loadStreams().catch(showError);
-followGlobalStats();
-const linked = new URLSearchParams(location.hash.slice(1)).get("stream");
-if (linked) watch(linked).catch(showError);
+async function forgetUnknownUser() {
+  // A token kept from before the server's data was reset is unknown to it now. Sent along,
+  // it would make every feed answer 401 (and show nothing): forget it and say so.
+  if (!state.user) return;
+  const response = await fetch("/users/me", { headers: authHeaders() });
+  if (response.status !== 401) return;
+  localStorage.removeItem("streamverse.user");
+  state.user = null;
+  forgotten = true;
+}
+
+forgetUnknownUser().catch(() => {}).finally(() => {
+  renderUser();
+  loadStreams().catch(showError);
+  followGlobalStats();
+  const linked = new URLSearchParams(location.hash.slice(1)).get("stream");
+  if (linked) watch(linked).catch(showError);
+});
