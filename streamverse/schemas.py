@@ -21,19 +21,19 @@ UTCDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 def _written(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be blank")
-    if any((ord(char) < 32 and char not in "\n\t") or ord(char) == 127 for char in text):
+    if any((ord(char) < 32 and char not in "\r\n\t") or ord(char) == 127 for char in text):
         raise ValueError("must not contain control characters")
     return text
 
 
 def _one_line(text: str) -> str:
-    if "\n" in text or "\t" in text:
+    if any(char in text for char in "\r\n\t"):
         raise ValueError("must be one line")
     return _written(text)
 
 
 WrittenText = Annotated[str, AfterValidator(_written)]
-"""Text a person wrote (a comment): something besides spaces; lines and tabs allowed."""
+"""Text a person wrote (a comment): something besides spaces; line breaks and tabs allowed."""
 OneLine = Annotated[str, AfterValidator(_one_line)]
 """A name or a title: one line of text, something besides spaces."""
 

@@ -483,3 +483,10 @@ def test_one_server_publishes_concurrent_comments_in_id_order(
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         assert set(pool.map(post, range(40))) == {201}
     assert len(published) == 40 and published == sorted(published)
+
+
+def test_a_comment_may_span_lines(client, owner, make_stream, post_comment):
+    _, headers = owner
+    stream = make_stream(client, headers, status="live")
+    posted = post_comment(client, headers, stream["id"], "one\r\ntwo\n\tthree")
+    assert posted["text"] == "one\r\ntwo\n\tthree"
